@@ -1,0 +1,69 @@
+"""Fixed-capacity replay buffers as pytrees.
+
+The buffer's arrays never change shape, so code compiled against a buffer does not retrace as it
+fills: `size` is a traced scalar and consumers mask or sample within `[0, size)`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+
+@struct.dataclass
+class ReplayBuffer:
+    """data: pytree whose leaves are [capacity, ...]; insert_pos/size: int32 scalars."""
+
+    data: Any
+    insert_pos: jax.Array
+    size: jax.Array
+
+    @property
+    def capacity(self) -> int:
+        return jax.tree_util.tree_leaves(self.data)[0].shape[0]
+
+
+def init(capacity: int, example: Any) -> ReplayBuffer:
+    """An empty buffer for items shaped like `example` (one item, no leading axis)."""
+    if not isinstance(capacity, int) or capacity <= 0:
+        raise ValueError(f"replay capacity must be a positive int, got {capacity!r}")
+    data = jax.tree_util.tree_map(
+        lambda x: jnp.zeros((capacity,) + jnp.shape(x), jnp.asarray(x).dtype), example
+    )
+    zero = jnp.zeros((), jnp.int32)
+    return ReplayBuffer(data=data, insert_pos=zero, size=zero)
+
+
+def add(buffer: ReplayBuffer, batch: Any) -> ReplayBuffer:
+    """Inserts `batch` (leaves [n, ...]) as a ring buffer; the oldest items are overwritten.
+
+    `n` must not exceed the capacity (checked at trace time).
+    """
+    n = jax.tree_util.tree_leaves(batch)[0].shape[0]
+    cap = buffer.capacity
+    if n > cap:
+        raise ValueError(f"cannot add {n} items to a replay buffer of capacity {cap}")
+    idx = (buffer.insert_pos + jnp.arange(n)) % cap
+    data = jax.tree_util.tree_map(lambda d, b: d.at[idx].set(b.astype(d.dtype)), buffer.data, batch)
+    return ReplayBuffer(
+        data=data,
+        insert_pos=(buffer.insert_pos + n) % cap,
+        size=jnp.minimum(buffer.size + n, cap),
+    )
+
+
+def sample(buffer: ReplayBuffer, key: jax.Array, batch_size: int) -> Any:
+    """Uniform sample with replacement from the filled part: leaves [batch_size, ...].
+
+    Sampling an empty buffer returns item 0 (zeros); callers guard with `buffer.size`.
+    """
+    idx = jax.random.randint(key, (batch_size,), 0, jnp.maximum(buffer.size, 1))
+    return jax.tree_util.tree_map(lambda d: d[idx], buffer.data)
+
+
+def valid_mask(buffer: ReplayBuffer) -> jax.Array:
+    """[capacity] float mask, 1.0 for filled slots."""
+    return (jnp.arange(buffer.capacity) < buffer.size).astype(jnp.float32)
