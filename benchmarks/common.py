@@ -53,7 +53,8 @@ def compile_and_time(
         times.append(time.perf_counter() - t)
         if len(times) >= 1000:
             break
-    return {"compile_s": compile_s, "seconds_per_call": float(np.median(times)), "calls": len(times)}
+    median = float(np.median(times))
+    return {"compile_s": compile_s, "seconds_per_call": median, "calls": len(times)}
 
 
 def matmul_peak_flops(size: int = 2048, dtype: Any = jnp.float32) -> float:

@@ -29,12 +29,12 @@ def _check_matches(restored: Any, abstract: Any, step: int, directory: str) -> N
     """Orbax restores on-disk shapes silently; a config change must fail loudly instead."""
     got = jax.tree_util.tree_leaves_with_path(restored)
     want = jax.tree_util.tree_leaves_with_path(abstract)
-    for (path, value), (_, spec) in zip(got, want):
+    for (path, value), (_, spec) in zip(got, want, strict=True):
         if np.shape(value) != spec.shape or np.asarray(value).dtype != spec.dtype:
             raise CheckpointError(
                 f"checkpoint step {step} in {directory!r} does not match the current config at "
-                f"{jax.tree_util.keystr(path)}: saved {np.asarray(value).dtype}{list(np.shape(value))}"
-                f", expected {spec.dtype}{list(spec.shape)}"
+                f"{jax.tree_util.keystr(path)}: saved {np.asarray(value).dtype}"
+                f"{list(np.shape(value))}, expected {spec.dtype}{list(spec.shape)}"
             )
 
 

@@ -91,7 +91,7 @@ def plot_curve(
     title: str = "",
     best_so_far: bool = False,
 ) -> None:
-    """Writes a learning-curve PNG. `ys`: [runs, points]; several runs are drawn as mean and min/max."""
+    """Writes a learning-curve PNG. `ys`: [runs, points]; several runs drawn as mean and min/max."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -124,7 +124,8 @@ def plot_curve(
 def format_episode_line(record: dict[str, Any]) -> str:
     """One concise line per episode for the console."""
     parts = []
-    for key in ("episode", "env_steps", "episode_return", "best_return", "model_loss", "wall_time_s"):
+    keys = ("episode", "env_steps", "episode_return", "best_return", "model_loss", "wall_time_s")
+    for key in keys:
         if key in record:
             v = record[key]
             if isinstance(v, float) and not math.isnan(v):
