@@ -67,3 +67,37 @@ def sample(buffer: ReplayBuffer, key: jax.Array, batch_size: int) -> Any:
 def valid_mask(buffer: ReplayBuffer) -> jax.Array:
     """[capacity] float mask, 1.0 for filled slots."""
     return (jnp.arange(buffer.capacity) < buffer.size).astype(jnp.float32)
+
+
+def add_masked(buffer: ReplayBuffer, batch: Any, mask: jax.Array) -> ReplayBuffer:
+    """Inserts only the items of `batch` (leaves [n, ...]) where `mask` [n] is nonzero.
+
+    Shapes stay static: valid items are moved to the front (order kept) and all n slots from the
+    insert position are written, but only the valid count advances the buffer. Slots past the
+    valid items keep their old content where it is live data, so nothing valid is lost.
+    """
+    mask = mask.astype(bool)
+    order = jnp.argsort(~mask, stable=True)  # valid first, original order kept
+    n = mask.shape[0]
+    cap = buffer.capacity
+    if n > cap:
+        raise ValueError(f"cannot add {n} items to a replay buffer of capacity {cap}")
+    count = jnp.sum(mask, dtype=jnp.int32)
+    idx = (buffer.insert_pos + jnp.arange(n)) % cap
+    # Slots written with invalid items must not clobber live data (full or wrapped buffer).
+    slot_is_live = (buffer.size >= cap) | (idx < buffer.size)
+    keep_old = (jnp.arange(n) >= count) & slot_is_live
+    data = jax.tree_util.tree_map(
+        lambda d, b: d.at[idx].set(
+            jnp.where(
+                keep_old.reshape((n,) + (1,) * (d.ndim - 1)), d[idx], b[order].astype(d.dtype)
+            )
+        ),
+        buffer.data,
+        batch,
+    )
+    return ReplayBuffer(
+        data=data,
+        insert_pos=(buffer.insert_pos + count) % cap,
+        size=jnp.minimum(buffer.size + count, cap),
+    )

@@ -1,0 +1,1 @@
+"""Learners that compose models, planners and policies (PETS, MBPO, SAC, ...)."""

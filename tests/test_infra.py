@@ -1,0 +1,133 @@
+"""Replay buffer, checkpoints, config overrides and metrics files."""
+
+import dataclasses
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mbjax import configs, replay
+from mbjax.checkpoint import CheckpointError, Checkpointer
+from mbjax.logging import MetricsWriter, plot_curve, read_jsonl
+
+
+def test_replay_ring_buffer_keeps_newest_and_size():
+    buf = replay.init(5, {"x": jnp.zeros(2)})
+    buf = replay.add(buf, {"x": jnp.arange(6.0).reshape(3, 2)})
+    assert int(buf.size) == 3 and int(buf.insert_pos) == 3
+    np.testing.assert_allclose(replay.valid_mask(buf), [1, 1, 1, 0, 0])
+    buf = replay.add(buf, {"x": 10 + jnp.arange(8.0).reshape(4, 2)})
+    assert int(buf.size) == 5 and int(buf.insert_pos) == 2
+    # Slots 0,1 were overwritten by the last two of the second batch (wrap-around).
+    np.testing.assert_allclose(buf.data["x"][:, 0], [14, 16, 4, 10, 12])
+    with pytest.raises(ValueError, match="capacity"):
+        replay.add(buf, {"x": jnp.zeros((6, 2))})
+    with pytest.raises(ValueError, match="capacity"):
+        replay.init(0, {"x": jnp.zeros(2)})
+
+
+def test_replay_sample_only_from_filled_part():
+    buf = replay.init(100, {"x": jnp.zeros(())})
+    buf = replay.add(buf, {"x": 1.0 + jnp.arange(10.0)})
+    batch = replay.sample(buf, jax.random.PRNGKey(0), 500)
+    assert batch["x"].shape == (500,)
+    assert float(batch["x"].min()) >= 1.0 and float(batch["x"].max()) <= 10.0
+    assert len(np.unique(batch["x"])) == 10
+
+
+def test_replay_add_masked_compacts_valid_items():
+    buf = replay.init(8, {"x": jnp.zeros(())})
+    buf = replay.add_masked(buf, {"x": jnp.arange(5.0)}, jnp.array([1, 0, 1, 1, 0]))
+    assert int(buf.size) == 3
+    np.testing.assert_allclose(buf.data["x"][:3], [0, 2, 3])
+    buf = replay.add_masked(buf, {"x": 10 + jnp.arange(3.0)}, jnp.array([0, 1, 1]))
+    assert int(buf.size) == 5
+    np.testing.assert_allclose(buf.data["x"][:5], [0, 2, 3, 11, 12])
+    # Near the end of the buffer, invalid items that wrap around must not overwrite live slots.
+    buf = replay.add_masked(buf, {"x": 20 + jnp.arange(5.0)}, jnp.array([1, 0, 0, 0, 0]))
+    assert int(buf.size) == 6
+    np.testing.assert_allclose(buf.data["x"][:6], [0, 2, 3, 11, 12, 20])
+
+
+def test_checkpoint_round_trip_and_mismatch(tmp_path):
+    state = {"w": jnp.arange(6.0).reshape(2, 3), "key": jax.random.PRNGKey(3), "n": jnp.int32(7)}
+    ck = Checkpointer(str(tmp_path / "ck"))
+    ck.save(1, state, {"episode": 1})
+    ck.save(2, jax.tree_util.tree_map(lambda x: x + 1, state), {"episode": 2})
+    restored, meta = Checkpointer(str(tmp_path / "ck")).restore(state)
+    assert meta == {"episode": 2}
+    np.testing.assert_array_equal(restored["w"], np.asarray(state["w"]) + 1)
+    assert restored["n"].dtype == np.int32
+    wrong = dict(state, w=jnp.zeros((3, 3)))
+    with pytest.raises(CheckpointError, match=r"\['w'\].*float32\[2, 3\]"):
+        ck.restore(wrong)
+
+
+def test_checkpoint_missing_and_corrupt(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        Checkpointer(str(tmp_path / "empty")).restore({"a": jnp.zeros(2)})
+    ck = Checkpointer(str(tmp_path / "ck"))
+    ck.save(1, {"a": jnp.ones(4)}, {})
+    # Corrupt every data file of the saved state.
+    for root, _, files in os.walk(tmp_path / "ck" / "1" / "state"):
+        for name in files:
+            with open(os.path.join(root, name), "wb") as f:
+                f.write(b"garbage")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        Checkpointer(str(tmp_path / "ck")).restore({"a": jnp.zeros(4)})
+
+
+@dataclasses.dataclass(frozen=True)
+class _Inner:
+    hidden_sizes: tuple[int, ...] = (8, 8)
+    lr: float = 1e-3
+
+
+@dataclasses.dataclass(frozen=True)
+class _Outer:
+    name: str = "cem"
+    steps: int = 3
+    flag: bool = False
+    limit: int | None = None
+    inner: _Inner = _Inner()
+
+    def __post_init__(self):
+        if self.steps <= 0:
+            raise ValueError(f"steps must be positive, got {self.steps}")
+
+
+def test_config_overrides_parse_types_and_reject_bad_input():
+    cfg = configs.apply_overrides(
+        _Outer(),
+        {"steps": "5", "flag": "true", "limit": "none", "inner.hidden_sizes": "4,4,4",
+         "inner.lr": "0.1"},
+    )
+    assert cfg == _Outer(steps=5, flag=True, limit=None, inner=_Inner((4, 4, 4), 0.1))
+    assert configs.override(_Outer(), "limit", "9").limit == 9
+    with pytest.raises(ValueError, match="did you mean steps"):
+        configs.override(_Outer(), "stepz", "1")
+    with pytest.raises(ValueError, match="expected int"):
+        configs.override(_Outer(), "steps", "many")
+    with pytest.raises(ValueError, match="steps must be positive"):
+        configs.override(_Outer(), "steps", "-1")
+    assert configs.from_dict(_Outer, configs.to_dict(cfg)) == cfg
+
+
+def test_metrics_writer_rewrite_and_torn_line(tmp_path):
+    path = str(tmp_path / "m.jsonl")
+    w = MetricsWriter(path)
+    w.write({"episode": 0, "r": np.float32(1.5)})
+    w.write({"episode": 1, "r": jnp.asarray(2.5)})
+    with open(path, "a") as f:
+        f.write('{"episode": 2, "r"')  # a kill mid-write
+    assert [r["r"] for r in read_jsonl(path)] == [1.5, 2.5]
+    w.rewrite([{"episode": 0, "r": 1.5}])
+    assert read_jsonl(path) == [{"episode": 0, "r": 1.5}]
+    png = str(tmp_path / "c.png")
+    plot_curve(png, [1, 2, 3], [[1, 2, 3], [2, 3, 4]])
+    with open(png, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    json.dumps(read_jsonl(path))
