@@ -1,0 +1,61 @@
+"""Shared command-line plumbing: `--config.<field>=value` overrides and clean error exits."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from typing import Any, Callable
+
+CONFIG_PREFIX = "--config."
+
+
+def split_config_overrides(argv: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Removes `--config.a.b=value` items from argv (absl cannot declare them) and returns them."""
+    rest, overrides = [], {}
+    for arg in argv:
+        if arg.startswith(CONFIG_PREFIX):
+            body = arg[len(CONFIG_PREFIX):]
+            if "=" not in body:
+                fail(f"{arg!r}: config overrides take the form --config.<field>=<value>")
+            path, value = body.split("=", 1)
+            overrides[path] = value
+        else:
+            rest.append(arg)
+    return rest, overrides
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Prints a one-line error (no traceback) and exits."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def build_config(algo_module: Any, env: str, preset: str, overrides: dict[str, str]) -> Any:
+    """The preset config for `env` with the command-line overrides applied (planner first)."""
+    from mbjax import configs
+
+    config = algo_module.preset(env, preset)
+    overrides = dict(overrides)
+    # Switching planners resets the planner's config, so it must happen before its fields.
+    if "planner" in overrides and hasattr(algo_module, "with_planner"):
+        config = algo_module.with_planner(config, overrides.pop("planner"))
+    config = configs.apply_overrides(config, overrides)
+    return dataclasses.replace(config, env=env)
+
+
+def run_guarded(main: Callable[[], None]) -> None:
+    """Runs `main`, turning configuration errors into a clear message and exit code 2."""
+    from mbjax.checkpoint import CheckpointError
+
+    try:
+        main()
+    except (ValueError, CheckpointError, FloatingPointError) as e:
+        fail(str(e))
+
+
+def enable_cache() -> None:
+    os.environ.setdefault("MUJOCO_GL", "disable")
+    from mbjax.compile_cache import enable_compilation_cache
+
+    enable_compilation_cache()

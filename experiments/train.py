@@ -1,0 +1,112 @@
+"""One training run: `python -m experiments.train --algo=pets --env=cartpole_swingup`.
+
+Writes to --output_dir: metrics.jsonl (one line per episode), config.json, curve.png and
+checkpoints/ (full state after every episode; --resume continues from there exactly).
+Config fields are overridden with `--config.<field>=<value>`, e.g.
+`--config.num_episodes=5 --config.model.hidden_sizes=100,100`
+`--config.planner_config.population=100`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from absl import app, flags
+
+from experiments import cli
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("algo", "pets", "Algorithm: pets or mbpo.")
+flags.DEFINE_string("env", "cartpole_swingup", "Environment name (see mbjax.envs.names()).")
+flags.DEFINE_string("preset", "cpu", "Config preset: cpu, paper or test.")
+flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.DEFINE_string("output_dir", None, "Run directory (default runs/<algo>_<env>_s<seed>).")
+flags.DEFINE_bool("resume", False, "Continue from the newest checkpoint in --output_dir.")
+flags.DEFINE_bool("quiet", False, "No progress bar or per-episode lines.")
+
+_OVERRIDES: dict[str, str] = {}
+
+
+def run() -> None:
+    from mbjax import agents, configs, envs
+    from mbjax.logging import (
+        MetricsWriter,
+        format_episode_line,
+        plot_curve,
+        progress_bar,
+        write_json_atomic,
+    )
+
+    algo = agents.get(FLAGS.algo)
+    envs.check_name(FLAGS.env)
+    if FLAGS.seed < 0:
+        raise ValueError(f"--seed={FLAGS.seed} is invalid; allowed: an int >= 0")
+    config = cli.build_config(algo, FLAGS.env, FLAGS.preset, _OVERRIDES)
+    out = FLAGS.output_dir or os.path.join(
+        "runs", f"{FLAGS.algo}_{FLAGS.env.replace('/', '-')}_s{FLAGS.seed}"
+    )
+    os.makedirs(out, exist_ok=True)
+    config_path = os.path.join(out, "config.json")
+    metrics_path = os.path.join(out, "metrics.jsonl")
+    run_info = {"algo": FLAGS.algo, "env": FLAGS.env, "seed": FLAGS.seed,
+                "config": configs.to_dict(config)}
+    if FLAGS.resume and os.path.exists(config_path):
+        with open(config_path) as f:
+            saved = json.load(f)
+        if saved != json.loads(json.dumps(run_info)):
+            raise ValueError(
+                f"--resume: the flags differ from the run in {out!r} (see its config.json); "
+                "resume with the same --algo/--env/--seed/--preset and overrides"
+            )
+    elif not FLAGS.resume and os.path.exists(metrics_path):
+        raise ValueError(
+            f"{out!r} already holds a run; pass --resume to continue it or choose --output_dir"
+        )
+    write_json_atomic(config_path, run_info)
+    writer = MetricsWriter(metrics_path)
+    bar = progress_bar(config.num_episodes, f"{FLAGS.algo} {FLAGS.env}", disable=FLAGS.quiet)
+
+    def on_resume(records):
+        writer.rewrite(records)
+        bar.update(len(records))
+        if not FLAGS.quiet:
+            bar.write(f"resumed from episode {len(records)} in {out}")
+
+    def progress(record):
+        writer.write(record)
+        bar.update(1)
+        if not FLAGS.quiet:
+            bar.write(format_episode_line(record))
+
+    _, _, records = algo.train(
+        FLAGS.env, config, seed=FLAGS.seed, progress_fn=progress,
+        checkpoint_dir=os.path.join(out, "checkpoints"), resume=FLAGS.resume, on_resume=on_resume,
+    )
+    bar.close()
+    plot_curve(
+        os.path.join(out, "curve.png"),
+        [r["env_steps"] for r in records],
+        [[r["episode_return"] for r in records]],
+        title=f"{FLAGS.algo} on {FLAGS.env} (seed {FLAGS.seed})",
+        best_so_far=True,
+    )
+    final = records[-1]
+    print(
+        f"done: {len(records)} episodes, {final['env_steps']} env steps, last return "
+        f"{final['episode_return']:.2f}, best {final['best_return']:.2f}, "
+        f"{final['wall_time_s']:.1f} s -> {out}"
+    )
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        cli.fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    cli.enable_cache()
+    cli.run_guarded(run)
+
+
+if __name__ == "__main__":
+    sys.argv, _OVERRIDES = cli.split_config_overrides(sys.argv)
+    app.run(main)

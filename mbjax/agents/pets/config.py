@@ -1,0 +1,103 @@
+"""PETS configuration: one frozen dataclass, defaults, and presets per environment."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from mbjax.models import EnsembleConfig
+from mbjax.planners import PLANNERS, planner_config
+from mbjax.rollout import PropagationConfig
+
+# The loop variants of the lecture notes ("model-based RL version 0.5 / 1.0 / 1.5").
+VARIANTS = {
+    "v0.5": "random data, fit once, plan and execute each plan open loop",
+    "v1.0": "plan, execute the whole plan, aggregate data, refit after every episode",
+    "v1.5": "MPC: replan every `replan_every` steps, refit after every episode (PETS)",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """PETS-style model-based RL with an ensemble and MPC.
+
+    env: registry name (`mbjax.envs.names()`); episode_length: env steps per episode (None: the
+    env's default); action_repeat: env steps per agent action.
+    num_episodes: total episodes, the first `num_seed_episodes` with uniform random actions.
+    variant: loop variant (see VARIANTS). replan_every: actions executed per plan in v1.5
+    (v0.5/v1.0 execute whole plans: replan every `horizon` steps).
+    planner: name in `mbjax.planners.PLANNERS`; planner_config: its config (None: defaults).
+    model: the ensemble and its training; propagation: particles, TS mode, risk.
+    learned_reward / learned_termination: use the model's heads instead of the task's known
+    functions (forced on where the env's reward cannot be computed from observations).
+    """
+
+    env: str = "cartpole_swingup"
+    episode_length: int | None = None
+    action_repeat: int = 1
+    num_episodes: int = 10
+    num_seed_episodes: int = 1
+    variant: str = "v1.5"
+    replan_every: int = 1
+    planner: str = "cem"
+    planner_config: Any = None
+    model: EnsembleConfig = EnsembleConfig()
+    propagation: PropagationConfig = PropagationConfig()
+    learned_reward: bool = False
+    learned_termination: bool = False
+
+    def __post_init__(self) -> None:
+        def bad(name: str, allowed: str) -> ValueError:
+            return ValueError(
+                f"pets Config.{name}={getattr(self, name)!r} is invalid; allowed: {allowed}"
+            )
+
+        def pos_int(name: str) -> None:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise bad(name, "a positive int")
+
+        for name in ("action_repeat", "num_episodes", "num_seed_episodes", "replan_every"):
+            pos_int(name)
+        if self.episode_length is not None:
+            pos_int("episode_length")
+        if self.num_seed_episodes >= self.num_episodes:
+            raise bad("num_seed_episodes", f"fewer than num_episodes={self.num_episodes}")
+        if self.variant not in VARIANTS:
+            raise bad("variant", f"one of {sorted(VARIANTS)}")
+        if self.planner not in PLANNERS:
+            raise bad("planner", f"one of {sorted(PLANNERS)}")
+        # Resolve the planner's config here so every Config carries a concrete, valid one.
+        resolved = planner_config(self.planner, self.planner_config)
+        object.__setattr__(self, "planner_config", resolved)
+        if self.learned_reward and not self.model.predict_reward:
+            raise bad("learned_reward", "True only with model.predict_reward=True")
+        if self.learned_termination and not self.model.predict_termination:
+            raise bad("learned_termination", "True only with model.predict_termination=True")
+        pcfg = self.propagation
+        if pcfg.mode in ("ts1", "tsinf"):
+            members = self.model.num_elites if pcfg.elites_only else self.model.ensemble_size
+            if members and pcfg.num_particles % members:
+                raise ValueError(
+                    f"pets Config.propagation.num_particles={pcfg.num_particles} must be a multiple"
+                    f" of the {'elite' if pcfg.elites_only else 'ensemble'} size {members} for "
+                    f"mode {pcfg.mode!r}"
+                )
+
+    @property
+    def horizon(self) -> int:
+        return self.planner_config.horizon if hasattr(self.planner_config, "horizon") else (
+            self.planner_config.cem.horizon
+        )
+
+    @property
+    def steps_per_plan(self) -> int:
+        """Actions executed from each plan before replanning."""
+        return self.replan_every if self.variant == "v1.5" else self.horizon
+
+
+def with_planner(config: Config, name: str) -> Config:
+    """Switches the planner, resetting its config to that planner's defaults."""
+    if name == config.planner:
+        return config
+    return dataclasses.replace(config, planner=name, planner_config=None)

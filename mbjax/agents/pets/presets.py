@@ -1,0 +1,100 @@
+"""PETS presets: the paper's settings, and CPU-sized ones that finish in minutes on 2 cores.
+
+`preset(env, name)` returns a Config; names: "paper" (Chua et al. 2018, see REFERENCES.md),
+"cpu" (small ensemble and planner; the README Quickstart uses cartpole_swingup/cpu), "test"
+(tiny, for the test suite). Envs without a dedicated entry get the generic settings of `name`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from mbjax.agents.pets.config import Config
+from mbjax.models import EnsembleConfig
+from mbjax.planners import CEMConfig
+from mbjax.rollout import PropagationConfig
+
+# PETS weight decays for a 4-layer net (3 hidden + output) / 5-layer net (4 hidden + output).
+_PETS_DECAY_3 = (2.5e-5, 5e-5, 7.5e-5, 1e-4)
+_PETS_DECAY_4 = (2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4)
+
+
+def _paper(
+    hidden: tuple[int, ...], pop: int, elites: int, horizon: int, learned_reward: bool = False,
+    **kw,
+) -> Config:
+    decay = _PETS_DECAY_3 if len(hidden) == 3 else _PETS_DECAY_4
+    return Config(
+        model=EnsembleConfig(
+            ensemble_size=5, hidden_sizes=hidden, weight_decays=decay, learning_rate=1e-3,
+            batch_size=32, max_epochs=5, patience=None, predict_reward=learned_reward,
+        ),
+        learned_reward=learned_reward,
+        planner="cem",
+        planner_config=CEMConfig(
+            horizon=horizon, population=pop, num_elites=elites, iterations=5, alpha=0.1
+        ),
+        propagation=PropagationConfig(mode="tsinf", num_particles=20),
+        **kw,
+    )
+
+
+def _cpu(**kw) -> Config:
+    """Small ensemble, TS-inf with one particle per member, a short CEM: ~20 ms per action."""
+    return Config(
+        model=EnsembleConfig(
+            ensemble_size=5, hidden_sizes=(200, 200, 200), weight_decays=_PETS_DECAY_3,
+            learning_rate=1e-3, batch_size=64, max_epochs=25, patience=5,
+        ),
+        planner="cem",
+        planner_config=CEMConfig(
+            horizon=15, population=200, num_elites=20, iterations=4, alpha=0.1
+        ),
+        propagation=PropagationConfig(mode="tsinf", num_particles=5),
+        **kw,
+    )
+
+
+def _test(**kw) -> Config:
+    return Config(
+        model=EnsembleConfig(
+            ensemble_size=2, hidden_sizes=(32, 32), learning_rate=3e-3, batch_size=32,
+            max_epochs=15, patience=None,
+        ),
+        planner="cem",
+        planner_config=CEMConfig(horizon=8, population=64, num_elites=8, iterations=3),
+        propagation=PropagationConfig(mode="tsinf", num_particles=2),
+        **kw,
+    )
+
+
+PRESETS: dict[str, dict[str, Config]] = {
+    "paper": {
+        "cartpole_swingup": _paper((500, 500, 500), 400, 40, 25, num_episodes=15),
+        "brax/halfcheetah": _paper(
+            (200, 200, 200, 200), 500, 50, 30, env="brax/halfcheetah", num_episodes=100,
+            episode_length=1000, learned_reward=True,
+        ),
+        "brax/reacher": _paper((200, 200, 200, 200), 400, 40, 25, env="brax/reacher",
+                               num_episodes=100, episode_length=150),
+    },
+    "cpu": {
+        "cartpole_swingup": _cpu(num_episodes=8),
+        "cartpole_balance": _cpu(env="cartpole_balance", num_episodes=6),
+        "pendulum_swingup": _cpu(env="pendulum_swingup", num_episodes=6),
+        "point_mass": _cpu(env="point_mass", num_episodes=4),
+    },
+    "test": {},
+}
+
+
+def preset(env: str, name: str = "cpu") -> Config:
+    """The preset `name` for `env` (generic settings of `name` where env has no entry)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown PETS preset {name!r}; allowed: {sorted(PRESETS)}")
+    table = PRESETS[name]
+    if env in table:
+        return dataclasses.replace(table[env], env=env)
+    generic = {"paper": lambda: _paper((200, 200, 200, 200), 500, 50, 30),
+               "cpu": lambda: _cpu(num_episodes=10), "test": lambda: _test(num_episodes=3)}[name]
+    return dataclasses.replace(generic(), env=env)
