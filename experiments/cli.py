@@ -54,8 +54,15 @@ def run_guarded(main: Callable[[], None]) -> None:
         fail(str(e))
 
 
-def enable_cache() -> None:
+def setup_runtime() -> None:
+    """Quiet logs (orbax/JAX INFO lines, Brax's maintenance warning) and the compile cache."""
+    import warnings
+
+    from absl import logging
+
     os.environ.setdefault("MUJOCO_GL", "disable")
+    logging.set_verbosity(logging.WARNING)
+    warnings.filterwarnings("ignore", message="Brax System, piplines and environments")
     from mbjax.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()

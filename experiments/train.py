@@ -30,6 +30,7 @@ _OVERRIDES: dict[str, str] = {}
 
 
 def run() -> None:
+    import mbjax.envs.registry  # noqa: F401  (check_name)
     from mbjax import agents, configs, envs
     from mbjax.logging import (
         MetricsWriter,
@@ -40,7 +41,7 @@ def run() -> None:
     )
 
     algo = agents.get(FLAGS.algo)
-    envs.check_name(FLAGS.env)
+    envs.registry.check_name(FLAGS.env)
     if FLAGS.seed < 0:
         raise ValueError(f"--seed={FLAGS.seed} is invalid; allowed: an int >= 0")
     config = cli.build_config(algo, FLAGS.env, FLAGS.preset, _OVERRIDES)
@@ -103,7 +104,7 @@ def run() -> None:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         cli.fail(f"unexpected arguments: {' '.join(argv[1:])}")
-    cli.enable_cache()
+    cli.setup_runtime()
     cli.run_guarded(run)
 
 

@@ -1,0 +1,111 @@
+"""The command-line entry points as a user runs them: end to end, kill + resume, bad flags."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(*args, env_extra=None, timeout=600):
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env_extra or {}))
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=timeout,
+    )
+
+
+def _returns(path):
+    with open(path) as f:
+        return [json.loads(line)["episode_return"] for line in f if line.strip()]
+
+
+TRAIN = ["experiments.train", "--algo=pets", "--env=point_mass", "--preset=test", "--seed=2",
+         "--config.num_episodes=3"]
+
+
+def test_train_cli_writes_metrics_config_curve_and_checkpoints(tmp_path):
+    out = tmp_path / "run"
+    proc = _run(*TRAIN, f"--output_dir={out}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "episode=2" in proc.stderr + proc.stdout
+    with open(out / "metrics.jsonl") as f:
+        records = [json.loads(line) for line in f]
+    assert [r["episode"] for r in records] == [0, 1, 2]
+    for key in ("episode", "env_steps", "episode_return", "wall_time_s"):
+        assert all(key in r for r in records)
+    config = json.loads((out / "config.json").read_text())
+    assert config["config"]["num_episodes"] == 3 and config["env"] == "point_mass"
+    assert (out / "curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(os.listdir(out / "checkpoints"))[-1] == "3"
+    # A second run into the same directory without --resume is refused, not overwritten.
+    again = _run(*TRAIN, f"--output_dir={out}")
+    assert again.returncode == 2 and "--resume" in again.stderr
+
+
+def test_killed_run_resumes_to_the_uninterrupted_metrics(tmp_path):
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    assert _run(*TRAIN, f"--output_dir={full}").returncode == 0
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", *TRAIN, f"--output_dir={killed}"], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    metrics = killed / "metrics.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and (not metrics.exists() or len(_returns(metrics)) < 2):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)  # no chance to clean up
+    proc.wait()
+    assert 1 <= len(_returns(metrics)) < 3
+    resumed = _run(*TRAIN, f"--output_dir={killed}", "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from episode" in resumed.stderr
+    assert _returns(metrics) == _returns(full / "metrics.jsonl")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--algo=ppo"], "unknown algorithm 'ppo'"),
+        (["--env=cartpole_swingpu"], "cartpole_swingup"),
+        (["--config.num_episodes=0"], "num_episodes=0"),
+        (["--config.model.hidden_size=3"], "did you mean hidden_sizes"),
+        (["--config.model.learning_rate=fast"], "expected float"),
+        (["--preset=huge"], "unknown PETS preset"),
+        (["--seed=-1"], "--seed=-1"),
+    ],
+)
+def test_bad_flags_exit_with_a_clear_message(tmp_path, args, message):
+    proc = _run("experiments.train", "--env=point_mass", f"--output_dir={tmp_path}", *args,
+                timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_sweep_shards_seeds_over_four_devices(tmp_path):
+    out = tmp_path / "sweep"
+    proc = _run(
+        "experiments.sweep", "--algo=pets", "--env=point_mass", "--preset=test", "--seeds=4",
+        "--config.num_episodes=2", f"--output_dir={out}",
+        env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["num_devices"] == 4 and summary["seeds"] == [0, 1, 2, 3]
+    finals = [_returns(out / f"seed_{s}" / "metrics.jsonl") for s in range(4)]
+    assert all(len(r) == 2 for r in finals)
+    assert len({r[-1] for r in finals}) == 4  # different seeds, different runs
+    assert (out / "curve.png").read_bytes()[:4] == b"\x89PNG"
+    # Seed 2 of the sharded sweep equals its single run.
+    single = tmp_path / "single"
+    proc = _run("experiments.train", "--algo=pets", "--env=point_mass", "--preset=test",
+                "--seed=2", "--config.num_episodes=2", f"--output_dir={single}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _returns(single / "metrics.jsonl") == pytest.approx(finals[2], rel=1e-3, abs=1e-3)
