@@ -14,6 +14,11 @@ A planner is `Planner(init, plan, shift)`:
   that replans every step calls `shift(state, 1)`; one that executes `k` actions per plan calls
   `shift(state, k)`. `steps` may be a traced integer (it is applied with a gather, not a slice).
 
+`info` is a dict of small arrays; every planner reports `best_return` (the best total return it
+evaluated); sampling planners add per-iteration arrays [I] such as `elite_return` (mean return of
+the elites), `iteration_best_return`, MPPI `effective_samples`; gradient planners the best return
+per Adam step. Each config has a `trajectories_per_plan` property (sequences evaluated per call).
+
 Shifting is explicit (rather than done inside `plan`) so the same `plan` serves replanning every
 step, every k steps, and one-off open-loop plans without a hidden off-by-one.
 

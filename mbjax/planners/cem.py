@@ -17,7 +17,8 @@ class CEMConfig:
 
     horizon: H (static). population: N candidates per iteration. num_elites: K best kept.
     iterations: CEM iterations per plan (a `lax.scan`).
-    alpha: momentum, `new = alpha * old + (1 - alpha) * elite_statistic` (PETS' alpha = 0.1).
+    alpha: momentum, `new = alpha * old + (1 - alpha) * elite_statistic` on mean and variance
+      (PETS' alpha = 0.1).
     init_std: initial std; 0.5 = sqrt((ub - lb)^2 / 16), PETS' initial variance for [-1, 1].
     min_std, max_std: bounds on the std after each update (min_std > 0 keeps sampling finite).
     sampling: "truncated" (normal truncated to [-1, 1], PETS) or "clip" (sample, then clip).
@@ -87,9 +88,11 @@ def cem_iterations(
         elite_r, idx = jax.lax.top_k(returns, k)
         elites = samples[idx]
         new_mean = elites.mean(axis=0)
-        new_std = elites.std(axis=0)
+        new_var = elites.var(axis=0)
         mean = cfg.alpha * mean + (1.0 - cfg.alpha) * new_mean
-        std = jnp.clip(cfg.alpha * std + (1.0 - cfg.alpha) * new_std, cfg.min_std, cfg.max_std)
+        # PETS applies the momentum to the variance (iCEM applies it to the std).
+        var = cfg.alpha * jnp.square(std) + (1.0 - cfg.alpha) * new_var
+        std = jnp.clip(jnp.sqrt(var), cfg.min_std, cfg.max_std)
         better = elite_r[0] > best_r
         best_a = jnp.where(better, elites[0], best_a)
         best_r = jnp.where(better, elite_r[0], best_r)
