@@ -117,3 +117,21 @@ def test_variants_v05_and_v10_run_and_learn_something():
         config = _point_mass_config(num_episodes=2, variant=variant)
         _, metrics = jax.jit(pets.make_train(config))(jax.random.PRNGKey(0))
         assert metrics.episode_return[1] > metrics.episode_return[0] + 10, variant
+
+
+def test_pets_beats_random_on_cartpole_swingup_with_a_tiny_budget():
+    config = dataclasses.replace(
+        pets.preset("cartpole_swingup", "test"),
+        num_episodes=4,
+        model=EnsembleConfig(ensemble_size=3, hidden_sizes=(64, 64), learning_rate=3e-3,
+                             batch_size=32, max_epochs=60, patience=10),
+        planner_config=pets.preset("cartpole_swingup", "test").planner_config.__class__(
+            horizon=20, population=100, num_elites=10, iterations=3),
+        propagation=pets.Config().propagation.__class__(mode="tsinf", num_particles=3),
+    )
+    _, metrics = jax.jit(pets.make_train(config))(jax.random.PRNGKey(0))
+    returns = np.asarray(metrics.episode_return)
+    print("cartpole returns", returns)
+    # Random actions score about -4 (the pole hangs, the action cost adds up).
+    assert returns[0] < 5
+    assert returns[1:].max() > returns[0] + 40, returns
