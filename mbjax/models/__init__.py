@@ -1,0 +1,24 @@
+"""Dynamics models: stacked-member MLP ensembles (deterministic or Gaussian), normalizers, fit."""
+
+from mbjax.models.config import EnsembleConfig
+from mbjax.models.ensemble import Ensemble, make_ensemble, select_members
+from mbjax.models.normalizer import Normalizer, denormalize, fit_normalizer, normalize
+from mbjax.models.state import ModelNormalizer, ModelState, ModelStep, Prediction, RawPrediction
+from mbjax.models.training import raise_if_nonfinite
+
+__all__ = [
+    "Ensemble",
+    "EnsembleConfig",
+    "ModelNormalizer",
+    "ModelState",
+    "ModelStep",
+    "Normalizer",
+    "Prediction",
+    "RawPrediction",
+    "denormalize",
+    "fit_normalizer",
+    "make_ensemble",
+    "normalize",
+    "raise_if_nonfinite",
+    "select_members",
+]

@@ -1,0 +1,242 @@
+"""Ensemble dynamics model: E MLPs stacked on a leading axis, one batched call for all members.
+
+The network maps normalized [features(obs) ++ action] to normalized targets
+[delta_obs (++ reward)] (mean and, if probabilistic, a soft-bounded log-variance) and optionally a
+termination logit. Next states are `obs + denormalize(delta)`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from mbjax.models import mlp
+from mbjax.models.config import EnsembleConfig
+from mbjax.models.normalizer import denormalize, init_normalizer, normalize
+from mbjax.models.state import ModelNormalizer, ModelState, ModelStep, Prediction, RawPrediction
+from mbjax.models.training import make_fit
+
+
+class Ensemble(NamedTuple):
+    """Function bundle returned by `make_ensemble` (pure functions; jit them where you call them).
+
+    init(key) -> ModelState
+    apply(params, normalizer, obs[..., o], action[..., a]) -> Prediction over [E, ...]
+        (every member sees the same inputs)
+    apply_members(params, normalizer, obs[E, ..., o], action[E, ..., a]) -> Prediction [E, ...]
+        (member e sees slice e; the layout used by propagation)
+    predict(state, obs[..., o], action[..., a]) -> RawPrediction over [E, ...] (raw units)
+    step_members(params, normalizer, obs[E, ..., o], action[E, ..., a], key | None) -> ModelStep
+        [E, ...]: a Gaussian sample per member and row (key None or deterministic model: mean)
+    sample_next(state, obs[..., o], action[..., a], key, member_idx[...] | None) -> ModelStep
+        [...]: each row through member `member_idx` (None: a uniformly drawn elite per row)
+    fit(state, data, key, size=None) -> (state, metrics); data: ReplayBuffer of Transition or a
+        Transition with leading [n] (+ optional traced `size`); see training.make_fit.
+    """
+
+    config: EnsembleConfig
+    obs_size: int
+    action_size: int
+    input_size: int
+    target_size: int
+    init: Callable[[jax.Array], ModelState]
+    apply: Callable[..., Prediction]
+    apply_members: Callable[..., Prediction]
+    predict: Callable[..., RawPrediction]
+    step_members: Callable[..., ModelStep]
+    sample_next: Callable[..., ModelStep]
+    fit: Callable[..., tuple[ModelState, dict[str, jax.Array]]]
+
+
+def _bounded_logvar(raw: jax.Array, max_lv: jax.Array, min_lv: jax.Array) -> jax.Array:
+    """PETS soft bounds: smooth clamp of `raw` into (min_lv, max_lv) with softplus."""
+    lv = max_lv - jax.nn.softplus(max_lv - raw)
+    return min_lv + jax.nn.softplus(lv - min_lv)
+
+
+def select_members(params: Any, idx: jax.Array) -> Any:
+    """Params restricted to members `idx: [K]` (leading axis E -> K), e.g. the elites."""
+    return jax.tree_util.tree_map(lambda p: p[idx], params)
+
+
+def make_ensemble(
+    config: EnsembleConfig,
+    obs_size: int,
+    action_size: int,
+    input_transform: Callable[[jax.Array], jax.Array] | None = None,
+) -> Ensemble:
+    """Builds the ensemble's functions for observations [obs_size] and actions [action_size].
+
+    input_transform: optional map obs[obs_size] -> features[F] applied before the network (e.g.
+    angles -> sin/cos, as PETS does for cartpole); targets stay raw state deltas.
+    """
+    for name, v in (("obs_size", obs_size), ("action_size", action_size)):
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise ValueError(f"make_ensemble: {name}={v!r} is invalid; allowed: a positive int")
+    if not isinstance(config, EnsembleConfig):
+        raise ValueError(f"make_ensemble: config must be an EnsembleConfig, got {type(config)}")
+
+    if input_transform is None:
+        feature_size = obs_size
+    else:
+        spec = jax.eval_shape(input_transform, jax.ShapeDtypeStruct((obs_size,), jnp.float32))
+        if len(spec.shape) != 1:
+            raise ValueError(
+                f"input_transform must map [obs_size] to [F]; got output shape {spec.shape}"
+            )
+        feature_size = int(spec.shape[0])
+
+    E = config.ensemble_size
+    D = obs_size + (1 if config.predict_reward else 0)  # regressed targets
+    in_size = feature_size + action_size
+    out_size = D * (2 if config.probabilistic else 1) + (1 if config.predict_termination else 0)
+    sizes = [in_size, *config.hidden_sizes, out_size]
+    act = mlp.get_activation(config.activation)
+    optimizer = optax.adam(config.learning_rate)
+
+    def features(obs: jax.Array, action: jax.Array) -> jax.Array:
+        """[..., o], [..., a] -> [..., in_size] raw network inputs."""
+        if input_transform is None:
+            f = obs
+        else:
+            flat = obs.reshape(-1, obs_size)
+            f = jax.vmap(input_transform)(flat).reshape(obs.shape[:-1] + (feature_size,))
+        action = jnp.broadcast_to(action, f.shape[:-1] + (action_size,))
+        return jnp.concatenate([f, action.astype(f.dtype)], axis=-1)
+
+    def forward_normalized(params: Any, x_norm: jax.Array, shared: bool):
+        """Normalized inputs -> (mean [E,...,D], logvar [E,...,D] | None, logit [E,...] | None)."""
+        out = mlp.apply_stacked_mlp(params["layers"], x_norm, act, shared)
+        mean = out[..., :D]
+        logvar = None
+        if config.probabilistic:
+            # out.shape[0] rather than E: params may be a member subset (elites).
+            bshape = (out.shape[0],) + (1,) * (out.ndim - 2) + (D,)
+            logvar = _bounded_logvar(
+                out[..., D : 2 * D],
+                params["max_logvar"].reshape(bshape),
+                params["min_logvar"].reshape(bshape),
+            )
+        logit = out[..., -1] if config.predict_termination else None
+        return mean, logvar, logit
+
+    def _forward(params, normalizer: ModelNormalizer, obs, action, shared: bool):
+        x = normalize(normalizer.inputs, features(obs, action))
+        return forward_normalized(params, x, shared)
+
+    def _to_prediction(mean, logvar, logit) -> Prediction:
+        rew = rew_lv = None
+        if config.predict_reward:
+            rew = mean[..., obs_size]
+            rew_lv = None if logvar is None else logvar[..., obs_size]
+        return Prediction(
+            mean=mean[..., :obs_size],
+            logvar=None if logvar is None else logvar[..., :obs_size],
+            reward=rew,
+            reward_logvar=rew_lv,
+            termination_logit=logit,
+        )
+
+    def init(key: jax.Array) -> ModelState:
+        params: dict[str, Any] = {"layers": mlp.init_stacked_mlp(key, E, sizes)}
+        if config.probabilistic:
+            params["max_logvar"] = jnp.full((E, D), config.max_logvar_init, jnp.float32)
+            params["min_logvar"] = jnp.full((E, D), config.min_logvar_init, jnp.float32)
+        return ModelState(
+            params=params,
+            normalizer=ModelNormalizer(inputs=init_normalizer(in_size), targets=init_normalizer(D)),
+            opt_state=optimizer.init(params),
+            elites=jnp.arange(config.elites_count, dtype=jnp.int32),
+            holdout_score=jnp.full((E,), jnp.inf, jnp.float32),
+        )
+
+    def apply(params, normalizer: ModelNormalizer, obs: jax.Array, action: jax.Array) -> Prediction:
+        return _to_prediction(*_forward(params, normalizer, obs, action, shared=True))
+
+    def apply_members(
+        params, normalizer: ModelNormalizer, obs: jax.Array, action: jax.Array
+    ) -> Prediction:
+        return _to_prediction(*_forward(params, normalizer, obs, action, shared=False))
+
+    def predict(state: ModelState, obs: jax.Array, action: jax.Array) -> RawPrediction:
+        mean, logvar, logit = _forward(state.params, state.normalizer, obs, action, shared=True)
+        tn = state.normalizer.targets
+        raw_mean = denormalize(tn, mean)
+        raw_var = None if logvar is None else jnp.exp(logvar) * jnp.square(tn.std)
+        return RawPrediction(
+            next_obs_mean=obs + raw_mean[..., :obs_size],
+            next_obs_var=None if raw_var is None else raw_var[..., :obs_size],
+            reward_mean=raw_mean[..., obs_size] if config.predict_reward else None,
+            reward_var=(
+                raw_var[..., obs_size] if config.predict_reward and raw_var is not None else None
+            ),
+            termination_prob=None if logit is None else jax.nn.sigmoid(logit),
+        )
+
+    def _finish_step(obs, mean, logvar, logit, normalizer: ModelNormalizer, key) -> ModelStep:
+        if key is not None and logvar is not None:
+            mean = mean + jnp.exp(0.5 * logvar) * jax.random.normal(key, mean.shape, mean.dtype)
+        raw = denormalize(normalizer.targets, mean)
+        return ModelStep(
+            next_obs=obs + raw[..., :obs_size],
+            reward=raw[..., obs_size] if config.predict_reward else None,
+            termination_prob=None if logit is None else jax.nn.sigmoid(logit),
+        )
+
+    def step_members(
+        params, normalizer: ModelNormalizer, obs: jax.Array, action: jax.Array, key=None
+    ) -> ModelStep:
+        mean, logvar, logit = _forward(params, normalizer, obs, action, shared=False)
+        return _finish_step(obs, mean, logvar, logit, normalizer, key)
+
+    def sample_next(
+        state: ModelState,
+        obs: jax.Array,
+        action: jax.Array,
+        key: jax.Array,
+        member_idx: jax.Array | None = None,
+    ) -> ModelStep:
+        # Evaluates every member on every row and keeps one per row: simple and E x the work of
+        # one member. Propagation groups particles by member instead (see rollout.py).
+        k_member, k_noise = jax.random.split(key)
+        lead = obs.shape[:-1]
+        if member_idx is None:
+            pick = jax.random.randint(k_member, lead, 0, state.elites.shape[0])
+            member_idx = state.elites[pick]
+        member_idx = jnp.broadcast_to(member_idx, lead)
+        mean, logvar, logit = _forward(state.params, state.normalizer, obs, action, shared=True)
+
+        def take(x):
+            if x is None:
+                return None
+            idx = member_idx[None, ..., None] if x.ndim == len(lead) + 2 else member_idx[None]
+            return jnp.take_along_axis(x, idx, axis=0)[0]
+
+        return _finish_step(obs, take(mean), take(logvar), take(logit), state.normalizer, k_noise)
+
+    fit = make_fit(
+        config=config,
+        optimizer=optimizer,
+        features=features,
+        forward_normalized=forward_normalized,
+        obs_size=obs_size,
+        target_size=D,
+    )
+
+    return Ensemble(
+        config=config,
+        obs_size=obs_size,
+        action_size=action_size,
+        input_size=in_size,
+        target_size=D,
+        init=init,
+        apply=apply,
+        apply_members=apply_members,
+        predict=predict,
+        step_members=step_members,
+        sample_next=sample_next,
+        fit=fit,
+    )

@@ -1,0 +1,272 @@
+"""Training an ensemble: one compiled program for the whole fit (epochs x minibatches).
+
+Data lives in a fixed-capacity buffer with a traced `size`, so a growing buffer never retraces:
+the split, shuffles and minibatch counts are computed from `size` at run time and every array
+keeps the buffer's static capacity C.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from mbjax.models.config import EnsembleConfig
+from mbjax.models.normalizer import fit_normalizer, normalize
+from mbjax.models.state import ModelNormalizer, ModelState
+from mbjax.replay import ReplayBuffer
+from mbjax.types import Transition
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _as_data(data: Any, size: Any) -> tuple[Transition, jax.Array]:
+    if isinstance(data, ReplayBuffer):
+        trans, n = data.data, data.size
+    elif isinstance(data, Transition):
+        trans = data
+        n = data.obs.shape[0] if size is None else size
+    else:
+        raise ValueError(
+            f"fit: data must be a ReplayBuffer of Transition or a Transition, got {type(data)}"
+        )
+    if not isinstance(trans, Transition):
+        raise ValueError(f"fit: buffer data must be a Transition, got {type(trans)}")
+    if size is not None and isinstance(data, ReplayBuffer):
+        n = size
+    cap = trans.obs.shape[0]
+    return trans, jnp.clip(jnp.asarray(n, jnp.int32), 0, cap)
+
+
+def _wmean(x: jax.Array, w: jax.Array) -> jax.Array:
+    """Weighted mean over the last axis; x: [E, M], w: [M] or [E, M] -> [E]."""
+    w = jnp.broadcast_to(w, x.shape)
+    return jnp.sum(x * w, axis=-1) / jnp.maximum(jnp.sum(w, axis=-1), 1.0)
+
+
+def make_fit(
+    config: EnsembleConfig,
+    optimizer: optax.GradientTransformation,
+    features: Callable[[jax.Array, jax.Array], jax.Array],
+    forward_normalized: Callable[..., tuple],
+    obs_size: int,
+    target_size: int,
+) -> Callable[..., tuple[ModelState, dict[str, jax.Array]]]:
+    """Returns `fit(state, data, key, size=None) -> (state, metrics)`.
+
+    data: a ReplayBuffer whose data is a Transition with leaves [C, ...] (its traced `size` says
+    how many leading slots are valid), or a Transition [C, ...] with an optional traced `size`.
+    The input/target normalizers are refitted on the valid data; a random `holdout_ratio` of it
+    (at most `max_holdout`) is held out. Each epoch shuffles every member's training set (its
+    bootstrap resample if `bootstrap`) and runs ceil(n_train / batch_size) Adam steps on all
+    members at once. After every epoch each member keeps its best-on-holdout snapshot; training
+    stops after `max_epochs` or when no member improved for `patience` epochs. With no holdout
+    (ratio 0, or too little data) the metric is taken on the training data. Elites: the
+    `num_elites` members with the lowest holdout metric.
+
+    metrics (per member [E] unless noted): train_mse, holdout_mse (normalized units, mean over
+    target dims; on the returned snapshot), train_nll / holdout_nll (probabilistic, per dim,
+    incl. 0.5 log 2 pi), train_term_bce / holdout_term_bce (termination head), best_epoch,
+    holdout_history [max_epochs, E] (NaN for epochs not run), epochs, num_train, num_holdout
+    (scalars), elites [K], nonfinite (scalar bool: a NaN/Inf training loss was seen).
+    """
+    E = config.ensemble_size
+    bs = config.batch_size
+    wds = config.layer_weight_decays
+    thr = config.improvement_threshold
+    patience = config.patience
+
+    def per_member_losses(params, x, y, t, w):
+        """x: [E, M, in] normalized, y: [E, M, D], t: [E, M], w: [E, M] -> dict of [E]."""
+        mean, logvar, logit = forward_normalized(params, x, shared=False)
+        out = {"mse": _wmean(jnp.mean(jnp.square(mean - y), axis=-1), w)}
+        if logvar is not None:
+            nll = 0.5 * (jnp.square(mean - y) * jnp.exp(-logvar) + logvar + _LOG_2PI)
+            out["nll"] = _wmean(jnp.mean(nll, axis=-1), w)
+        if logit is not None:
+            out["term_bce"] = _wmean(optax.sigmoid_binary_cross_entropy(logit, t), w)
+        return out
+
+    def eval_shared(params, x, y, t, w):
+        """Same as per_member_losses on inputs shared by every member (x: [M, in])."""
+        mean, logvar, logit = forward_normalized(params, x, shared=True)
+        out = {"mse": _wmean(jnp.mean(jnp.square(mean - y[None]), axis=-1), w)}
+        if logvar is not None:
+            nll = 0.5 * (jnp.square(mean - y[None]) * jnp.exp(-logvar) + logvar + _LOG_2PI)
+            out["nll"] = _wmean(jnp.mean(nll, axis=-1), w)
+        if logit is not None:
+            out["term_bce"] = _wmean(optax.sigmoid_binary_cross_entropy(logit, t[None]), w)
+        return out
+
+    def score_of(m: dict) -> jax.Array:
+        return m[config.holdout_metric]
+
+    def total_loss(params, x, y, t, w):
+        m = per_member_losses(params, x, y, t, w)
+        loss = m["nll"] if config.probabilistic else m["mse"]
+        if config.probabilistic:
+            loss = loss + config.logvar_penalty * (
+                jnp.sum(params["max_logvar"], axis=-1) - jnp.sum(params["min_logvar"], axis=-1)
+            )
+        if config.predict_termination:
+            loss = loss + config.termination_loss_weight * m["term_bce"]
+        for wd, layer in zip(wds, params["layers"], strict=True):
+            if wd > 0.0:
+                loss = loss + wd * 0.5 * jnp.sum(jnp.square(layer["w"]), axis=(1, 2))
+        # Members are independent: the sum gives each member the gradient of its own loss.
+        return jnp.sum(loss), m
+
+    def fit(
+        state: ModelState, data: Any, key: jax.Array, size: Any = None
+    ) -> tuple[ModelState, dict[str, jax.Array]]:
+        trans, n_valid = _as_data(data, size)
+        cap = trans.obs.shape[0]
+        if trans.obs.shape[-1] != obs_size:
+            raise ValueError(
+                f"fit: obs has size {trans.obs.shape[-1]}, the model expects {obs_size}"
+            )
+        valid = jnp.arange(cap) < n_valid
+
+        x_raw = features(trans.obs, trans.action)
+        y_raw = trans.next_obs - trans.obs
+        if target_size > obs_size:
+            y_raw = jnp.concatenate([y_raw, trans.reward.reshape(cap, 1)], axis=-1)
+        normalizer = ModelNormalizer(
+            inputs=fit_normalizer(x_raw, valid), targets=fit_normalizer(y_raw, valid)
+        )
+        xn = normalize(normalizer.inputs, x_raw)
+        yn = normalize(normalizer.targets, y_raw)
+        tn = trans.terminated.reshape(cap).astype(jnp.float32)
+
+        k_split, k_boot, k_epochs = jax.random.split(key, 3)
+        # Random order of the valid slots first (invalid slots sort last).
+        perm = jnp.argsort(jnp.where(valid, jax.random.uniform(k_split, (cap,)), 2.0))
+        n_hold = jnp.minimum(
+            jnp.floor(n_valid * config.holdout_ratio).astype(jnp.int32), config.max_holdout
+        )
+        n_train = n_valid - n_hold
+        # Evaluation sets have a static size; masks select the traced number of items.
+        ecap = min(cap, config.max_holdout)
+        epos = jnp.arange(ecap)
+        hold_idx = perm[epos]
+        hold_w = jnp.where(n_hold > 0, epos < n_hold, epos < n_valid).astype(jnp.float32)
+        trn_idx = perm[jnp.clip(n_hold + epos, 0, cap - 1)]
+        trn_w = (epos < n_train).astype(jnp.float32)
+
+        if config.bootstrap:
+            boot = jax.random.randint(k_boot, (E, cap), 0, jnp.maximum(n_train, 1))
+        else:
+            boot = jnp.broadcast_to(jnp.arange(cap), (E, cap))
+
+        def evaluate(params, idx, w):
+            return eval_shared(params, xn[idx], yn[idx], tn[idx], w)
+
+        def epoch_body(carry):
+            (params, opt_state, best, best_score, since, best_epoch, hist, ep, key, bad) = carry
+            key, k_shuffle = jax.random.split(key)
+            u = jax.random.uniform(k_shuffle, (E, cap))
+            order = jnp.argsort(jnp.where(jnp.arange(cap) < n_train, u, 2.0), axis=1)
+            n_batches = (n_train + bs - 1) // bs
+
+            def batch_body(b, c):
+                params, opt_state, bad = c
+                pos = b * bs + jnp.arange(bs)
+                w = jnp.broadcast_to((pos < n_train).astype(jnp.float32), (E, bs))
+                j = order[:, jnp.clip(pos, 0, cap - 1)]  # [E, bs] positions in the train list
+                j = jnp.take_along_axis(boot, j, axis=1)
+                idx = perm[jnp.clip(n_hold + j, 0, cap - 1)]  # [E, bs] buffer slots
+                (loss, _), grads = jax.value_and_grad(total_loss, has_aux=True)(
+                    params, xn[idx], yn[idx], tn[idx], w
+                )
+                updates, opt_state = optimizer.update(grads, opt_state, params)
+                params = optax.apply_updates(params, updates)
+                return params, opt_state, bad | ~jnp.isfinite(loss)
+
+            params, opt_state, bad = jax.lax.fori_loop(
+                0, n_batches, batch_body, (params, opt_state, bad)
+            )
+            score = score_of(evaluate(params, hold_idx, hold_w))
+            improved = (score < best_score - thr * jnp.abs(best_score)) & jnp.isfinite(score)
+            best = jax.tree_util.tree_map(
+                lambda new, old: jnp.where(
+                    improved.reshape((E,) + (1,) * (new.ndim - 1)), new, old
+                ),
+                params,
+                best,
+            )
+            best_score = jnp.where(improved, score, best_score)
+            since = jnp.where(improved, 0, since + 1)
+            best_epoch = jnp.where(improved, ep + 1, best_epoch)
+            hist = hist.at[ep].set(score)
+            return (params, opt_state, best, best_score, since, best_epoch, hist, ep + 1, key, bad)
+
+        def epoch_cond(carry):
+            since, ep = carry[4], carry[7]
+            go = ep < config.max_epochs
+            if patience is not None:
+                go = go & (jnp.min(since) < patience)
+            return go
+
+        params0 = state.params
+        # Epoch 0 = the incoming params under the new normalizer: a refit never ends worse on
+        # holdout than the model it started from.
+        score0 = score_of(evaluate(params0, hold_idx, hold_w))
+        score0 = jnp.where(jnp.isfinite(score0), score0, jnp.inf)
+        carry0 = (
+            params0,
+            state.opt_state,
+            params0,
+            score0,
+            jnp.zeros((E,), jnp.int32),
+            jnp.zeros((E,), jnp.int32),
+            jnp.full((config.max_epochs, E), jnp.nan, jnp.float32),
+            jnp.zeros((), jnp.int32),
+            k_epochs,
+            jnp.zeros((), bool),
+        )
+        carry = jax.lax.while_loop(epoch_cond, epoch_body, carry0)
+        _, opt_state, best, best_score, _, best_epoch, hist, epochs, _, bad = carry
+
+        elites = jnp.argsort(best_score)[: config.elites_count].astype(jnp.int32)
+        hold_m = evaluate(best, hold_idx, hold_w)
+        train_m = evaluate(best, trn_idx, trn_w)
+        metrics: dict[str, jax.Array] = {}
+        for k, v in train_m.items():
+            metrics[f"train_{k}"] = v
+        for k, v in hold_m.items():
+            metrics[f"holdout_{k}"] = v
+        metrics.update(
+            best_epoch=best_epoch,
+            holdout_history=hist,
+            epochs=epochs,
+            num_train=n_train,
+            num_holdout=n_hold,
+            elites=elites,
+            nonfinite=bad,
+        )
+        new_state = state.replace(
+            params=best,
+            normalizer=normalizer,
+            opt_state=opt_state,
+            elites=elites,
+            holdout_score=best_score,
+        )
+        return new_state, metrics
+
+    return fit
+
+
+def raise_if_nonfinite(metrics: dict[str, jax.Array]) -> None:
+    """Host-side guard after a fit: raises FloatingPointError if a NaN/Inf loss was seen.
+
+    (Inside the compiled fit a non-finite epoch never replaces a member's best snapshot, so the
+    returned params stay finite; this makes the event loud instead of silent.)
+    """
+    if bool(metrics["nonfinite"]):
+        raise FloatingPointError(
+            "ensemble fit: a training loss was NaN/Inf (check the data for NaN/Inf values and "
+            "the learning rate); each member kept its best finite snapshot"
+        )
