@@ -55,7 +55,9 @@ def critic_loss(
     reward_scale: jax.Array,
     key: jax.Array,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Sum over critics of 0.5 * mean squared TD error against a fixed target. Returns (loss, aux)."""
+    """Sum over critics of 0.5 * mean squared TD error against a fixed target.
+
+    Returns (loss, aux metrics)."""
     mean, log_std = nets.policy_apply(policy_params, batch.next_obs)
     next_action, next_log_prob = distribution.sample_and_log_prob(mean, log_std, key)
     next_q = nets.critic_apply(target_critic_params, batch.next_obs, next_action)
@@ -76,7 +78,9 @@ def actor_loss(
     alpha: jax.Array,
     key: jax.Array,
 ) -> tuple[jax.Array, jax.Array]:
-    """E[alpha * log pi(a|s) - min_c Q_c(s, a)], a ~ pi (reparameterised). Returns (loss, log_prob [B])."""
+    """E[alpha * log pi(a|s) - min_c Q_c(s, a)], a ~ pi (reparameterised).
+
+    Returns (loss, log_prob [B])."""
     mean, log_std = nets.policy_apply(policy_params, obs)
     action, log_prob = distribution.sample_and_log_prob(mean, log_std, key)
     q = jnp.min(nets.critic_apply(critic_params, obs, action), axis=0)
