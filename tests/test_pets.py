@@ -112,11 +112,23 @@ def test_config_validation_messages():
     assert type(icem.planner_config).__name__ == "ICEMConfig"
 
 
-def test_variants_v05_and_v10_run_and_learn_something():
-    for variant in ("v0.5", "v1.0"):
-        config = _point_mass_config(num_episodes=2, variant=variant)
-        _, metrics = jax.jit(pets.make_train(config))(jax.random.PRNGKey(0))
-        assert metrics.episode_return[1] > metrics.episode_return[0] + 10, variant
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        dict(variant="v0.5"),
+        dict(variant="v1.0"),
+        dict(replan_every=3),
+        dict(learned_reward=True, learned_termination=True,
+             model=EnsembleConfig(ensemble_size=2, hidden_sizes=(32, 32), learning_rate=3e-3,
+                                  batch_size=32, max_epochs=15, patience=None,
+                                  predict_reward=True, predict_termination=True)),
+    ],
+    ids=["v0.5", "v1.0", "replan_every_3", "learned_reward_and_termination"],
+)
+def test_loop_variants_learn(overrides):
+    config = _point_mass_config(num_episodes=2, **overrides)
+    _, records = run_host(pets.make_program(config), seed=0)
+    assert records[1]["episode_return"] > records[0]["episode_return"] + 10, records
 
 
 def test_pets_beats_random_on_cartpole_swingup_with_a_tiny_budget():
