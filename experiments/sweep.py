@@ -31,13 +31,12 @@ _OVERRIDES: dict[str, str] = {}
 def run() -> None:
     import numpy as np
 
-    import mbjax.envs.registry  # noqa: F401  (check_name)
     from mbjax import agents, configs, envs
     from mbjax.agents.program import run_sweep
     from mbjax.logging import MetricsWriter, plot_curve, progress_bar, write_json_atomic
 
     algo = agents.get(FLAGS.algo)
-    envs.registry.check_name(FLAGS.env)
+    envs.check_name(FLAGS.env)
     if FLAGS.seeds < 1:
         raise ValueError(f"--seeds={FLAGS.seeds} is invalid; allowed: an int >= 1")
     if FLAGS.seed_start < 0:

@@ -30,7 +30,6 @@ _OVERRIDES: dict[str, str] = {}
 
 
 def run() -> None:
-    import mbjax.envs.registry  # noqa: F401  (check_name)
     from mbjax import agents, configs, envs
     from mbjax.logging import (
         MetricsWriter,
@@ -41,7 +40,7 @@ def run() -> None:
     )
 
     algo = agents.get(FLAGS.algo)
-    envs.registry.check_name(FLAGS.env)
+    envs.check_name(FLAGS.env)
     if FLAGS.seed < 0:
         raise ValueError(f"--seed={FLAGS.seed} is invalid; allowed: an int >= 0")
     config = cli.build_config(algo, FLAGS.env, FLAGS.preset, _OVERRIDES)

@@ -15,6 +15,7 @@ from mbjax.envs.registry import (
     DMC_ENVS,
     DMC_IMPLS,
     OWN_TASKS,
+    check_name,
     make,
     names,
 )
@@ -29,6 +30,6 @@ from mbjax.envs.task_fns import (
 
 __all__ = [
     "BRAX_BACKENDS", "BRAX_ENVS", "DMC_ENVS", "DMC_IMPLS", "OWN_TASKS", "TASK_TABLE", "Env",
-    "State", "TaskFns", "Wrapper", "describe", "make", "names", "pendulum_swingup_task_fns",
-    "task_fns", "task_names",
+    "State", "TaskFns", "Wrapper", "check_name", "describe", "make", "names",
+    "pendulum_swingup_task_fns", "task_fns", "task_names",
 ]
