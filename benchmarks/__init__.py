@@ -1,1 +1,1 @@
-"""Throughput and learning benchmarks; each module is `python -m benchmarks.<name>` and writes JSON."""
+"""Throughput and learning benchmarks: `python -m benchmarks.<name>`, each writing JSON."""

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mbjax import configs, replay
-from mbjax.checkpoint import CheckpointError, Checkpointer
+from mbjax.checkpoint import Checkpointer, CheckpointError
 from mbjax.logging import MetricsWriter, plot_curve, read_jsonl
 
 
