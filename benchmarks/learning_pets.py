@@ -28,11 +28,9 @@ flags.DEFINE_string("out", "benchmarks/results/learning_pets.json", "Output JSON
 ENV_SETTINGS = {
     "cartpole_swingup": dict(target=170.0, overrides={}),
     "cartpole_balance": dict(target=195.0, overrides={}),
-    "dmc/CartpoleSwingup": dict(
-        target=700.0, overrides=dict(action_repeat=4, episode_length=1000)
-    ),
-    "brax/inverted_pendulum": dict(target=900.0, overrides=dict(episode_length=1000)),
-    "brax/halfcheetah": dict(target=None, overrides=dict(episode_length=1000, action_repeat=1)),
+    "dmc/CartpoleSwingup": dict(target=700.0, overrides={}),
+    "brax/inverted_pendulum": dict(target=900.0, overrides={}),
+    "brax/halfcheetah": dict(target=None, overrides={}),
 }
 
 

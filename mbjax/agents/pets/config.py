@@ -29,7 +29,9 @@ class Config:
     planner: name in `mbjax.planners.PLANNERS`; planner_config: its config (None: defaults).
     model: the ensemble and its training; propagation: particles, TS mode, risk.
     learned_reward / learned_termination: use the model's heads instead of the task's known
-    functions (forced on where the env's reward cannot be computed from observations).
+    functions. Where the env's reward cannot be computed exactly from observations (see
+    `mbjax.envs.describe()`), either learn it or set use_estimated_reward=True to plan with the
+    task's observation-based estimate.
     """
 
     env: str = "cartpole_swingup"
@@ -45,6 +47,7 @@ class Config:
     propagation: PropagationConfig = PropagationConfig()
     learned_reward: bool = False
     learned_termination: bool = False
+    use_estimated_reward: bool = False
 
     def __post_init__(self) -> None:
         def bad(name: str, allowed: str) -> ValueError:

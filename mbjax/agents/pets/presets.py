@@ -83,6 +83,15 @@ PRESETS: dict[str, dict[str, Config]] = {
         "cartpole_balance": _cpu(env="cartpole_balance", num_episodes=6),
         "pendulum_swingup": _cpu(env="pendulum_swingup", num_episodes=6),
         "point_mass": _cpu(env="point_mass", num_episodes=4),
+        # DM Control runs at 100 Hz: repeat each action 4 times (as PlaNet/Dreamer do for
+        # cartpole), so an episode is 250 decisions and returns stay on the 0-1000 scale.
+        "dmc/CartpoleSwingup": _cpu(env="dmc/CartpoleSwingup", num_episodes=8, action_repeat=4),
+        "brax/inverted_pendulum": _cpu(env="brax/inverted_pendulum", num_episodes=5),
+        # Brax's forward reward is estimated from observed velocities (see envs.describe()).
+        "brax/halfcheetah": dataclasses.replace(
+            _cpu(env="brax/halfcheetah", num_episodes=4, use_estimated_reward=True),
+            planner_config=ICEMConfig(horizon=30, noise_beta=0.25),
+        ),
     },
     "test": {},
 }

@@ -84,10 +84,11 @@ def resolve_task(config: Config) -> tuple[Callable | None, Callable | None]:
     if not (config.learned_reward and config.learned_termination):
         task = mbjax_envs.task_fns(config.env)
         if not config.learned_reward:
-            if not task.reward_is_exact:
+            if not task.reward_is_exact and not config.use_estimated_reward:
                 raise ValueError(
                     f"env {config.env!r}: its reward cannot be computed exactly from observations "
-                    f"({task.note}); use learned_reward=True with model.predict_reward=True"
+                    f"({task.note}); use learned_reward=True with model.predict_reward=True, or "
+                    "use_estimated_reward=True to plan with the estimate"
                 )
             reward_fn = task.reward_fn
         if not config.learned_termination:
