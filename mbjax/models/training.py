@@ -67,17 +67,22 @@ def make_fit(
     (ratio 0, or too little data) the metric is taken on the training data. Elites: the
     `num_elites` members with the lowest holdout metric.
 
+    Probabilistic members are trained on the Gaussian NLL, each element scaled by a constant
+    var**nll_beta (beta-NLL; config.nll_beta = 0 is the plain NLL).
+
     metrics (per member [E] unless noted): train_mse, holdout_mse (normalized units, mean over
     target dims; on the returned snapshot), train_nll / holdout_nll (probabilistic, per dim,
-    incl. 0.5 log 2 pi), train_term_bce / holdout_term_bce (termination head), best_epoch,
-    holdout_history [max_epochs, E] (NaN for epochs not run), epochs, num_train, num_holdout
-    (scalars), elites [K], nonfinite (scalar bool: a NaN/Inf training loss was seen).
+    incl. 0.5 log 2 pi; the plain NLL whatever nll_beta), train_term_bce / holdout_term_bce
+    (termination head), best_epoch, holdout_history [max_epochs, E] (NaN for epochs not run),
+    epochs, num_train, num_holdout (scalars), elites [K], nonfinite (scalar bool: a NaN/Inf
+    training loss was seen).
     """
     E = config.ensemble_size
     bs = config.batch_size
     wds = config.layer_weight_decays
     thr = config.improvement_threshold
     patience = config.patience
+    beta = float(config.nll_beta)
 
     def per_member_losses(params, x, y, t, w):
         """x: [E, M, in] normalized, y: [E, M, D], t: [E, M], w: [E, M] -> dict of [E]."""
@@ -86,6 +91,11 @@ def make_fit(
         if logvar is not None:
             nll = 0.5 * (jnp.square(mean - y) * jnp.exp(-logvar) + logvar + _LOG_2PI)
             out["nll"] = _wmean(jnp.mean(nll, axis=-1), w)
+            if beta > 0.0:
+                # beta-NLL: each element's NLL scaled by a constant var**beta, so a badly fitted
+                # element cannot silence its own mean gradient by raising its variance.
+                nll = nll * jax.lax.stop_gradient(jnp.exp(beta * logvar))
+            out["nll_loss"] = _wmean(jnp.mean(nll, axis=-1), w)
         if logit is not None:
             out["term_bce"] = _wmean(optax.sigmoid_binary_cross_entropy(logit, t), w)
         return out
@@ -106,7 +116,7 @@ def make_fit(
 
     def total_loss(params, x, y, t, w):
         m = per_member_losses(params, x, y, t, w)
-        loss = m["nll"] if config.probabilistic else m["mse"]
+        loss = m["nll_loss"] if config.probabilistic else m["mse"]
         if config.probabilistic:
             loss = loss + config.logvar_penalty * (
                 jnp.sum(params["max_logvar"], axis=-1) - jnp.sum(params["min_logvar"], axis=-1)
