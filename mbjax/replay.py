@@ -72,9 +72,10 @@ def valid_mask(buffer: ReplayBuffer) -> jax.Array:
 def add_masked(buffer: ReplayBuffer, batch: Any, mask: jax.Array) -> ReplayBuffer:
     """Inserts only the items of `batch` (leaves [n, ...]) where `mask` [n] is nonzero.
 
-    Shapes stay static: valid items are moved to the front (order kept) and all n slots from the
-    insert position are written, but only the valid count advances the buffer. Slots past the
-    valid items keep their old content where it is live data, so nothing valid is lost.
+    Shapes stay static: valid items are moved to the front (order kept) and written to the n
+    slots from the insert position; only the valid count advances the buffer. Slots past the
+    valid items keep their old content, so invalid items (e.g. NaN states of an env stepped past
+    its termination) never enter the buffer and nothing live is overwritten.
     """
     mask = mask.astype(bool)
     order = jnp.argsort(~mask, stable=True)  # valid first, original order kept
@@ -84,9 +85,7 @@ def add_masked(buffer: ReplayBuffer, batch: Any, mask: jax.Array) -> ReplayBuffe
         raise ValueError(f"cannot add {n} items to a replay buffer of capacity {cap}")
     count = jnp.sum(mask, dtype=jnp.int32)
     idx = (buffer.insert_pos + jnp.arange(n)) % cap
-    # Slots written with invalid items must not clobber live data (full or wrapped buffer).
-    slot_is_live = (buffer.size >= cap) | (idx < buffer.size)
-    keep_old = (jnp.arange(n) >= count) & slot_is_live
+    keep_old = jnp.arange(n) >= count
     data = jax.tree_util.tree_map(
         lambda d, b: d.at[idx].set(
             jnp.where(

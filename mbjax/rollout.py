@@ -31,7 +31,7 @@ def make_env_objective(env: Any, discount: float = 1.0) -> Callable[[Any], Objec
             def step(carry, action):
                 state, alive, ret, scale = carry
                 state = env.step(state, action)
-                ret = ret + alive * scale * state.reward
+                ret = ret + jnp.where(alive > 0, scale * state.reward, 0.0)
                 truncation = state.info.get("truncation", jnp.zeros_like(state.done))
                 alive = alive * (1.0 - state.done * (1.0 - truncation))
                 return (state, alive, ret, scale * discount), None

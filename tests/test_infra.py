@@ -50,6 +50,18 @@ def test_replay_add_masked_compacts_valid_items():
     buf = replay.add_masked(buf, {"x": 20 + jnp.arange(5.0)}, jnp.array([1, 0, 0, 0, 0]))
     assert int(buf.size) == 6
     np.testing.assert_allclose(buf.data["x"][:6], [0, 2, 3, 11, 12, 20])
+    # Invalid items (e.g. NaN states past a termination) never enter the buffer at all.
+    buf = replay.add_masked(buf, {"x": jnp.array([30.0, jnp.nan])}, jnp.array([1, 0]))
+    assert int(buf.size) == 7 and np.isfinite(np.asarray(buf.data["x"])).all()
+
+
+def test_normalizer_ignores_nan_in_unused_slots():
+    from mbjax.models import fit_normalizer
+
+    x = jnp.array([[1.0], [3.0], [jnp.nan]])
+    n = fit_normalizer(x, jnp.array([1, 1, 0]))
+    np.testing.assert_allclose(n.mean, [2.0])
+    np.testing.assert_allclose(n.std, [1.0])
 
 
 def test_checkpoint_round_trip_and_mismatch(tmp_path):

@@ -28,10 +28,12 @@ def fit_normalizer(x: jax.Array, mask: jax.Array) -> Normalizer:
 
     With no valid rows the identity normalizer is returned.
     """
-    mask = mask.astype(x.dtype)[:, None]
-    count = jnp.maximum(jnp.sum(mask), 1.0)
-    mean = jnp.sum(x * mask, axis=0) / count
-    var = jnp.sum(jnp.square(x - mean) * mask, axis=0) / count
+    valid = mask.astype(bool)[:, None]
+    count = jnp.maximum(jnp.sum(valid, dtype=x.dtype), 1.0)
+    # `where`, not multiplication: unused slots may hold NaN, and NaN * 0 is NaN.
+    x = jnp.where(valid, x, 0.0)
+    mean = jnp.sum(x, axis=0) / count
+    var = jnp.sum(jnp.where(valid, jnp.square(x - mean), 0.0), axis=0) / count
     std = jnp.sqrt(var)
     std = jnp.where(std < _MIN_STD, 1.0, std)
     return Normalizer(mean=mean, std=std)

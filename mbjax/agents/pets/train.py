@@ -136,7 +136,8 @@ def make_pets(config: Config) -> PETS:
             obs=env_state.obs, action=action, reward=next_state.reward,
             next_obs=next_state.obs, terminated=terminated,
         )
-        ret = ret + alive * next_state.reward
+        # `where`: an env stepped past its termination may produce NaN, and NaN * 0 is NaN.
+        ret = ret + jnp.where(alive > 0, next_state.reward, 0.0)
         carry = (next_state, alive * (1.0 - terminated), ret, length + alive)
         return carry, (transition, alive)
 
