@@ -66,35 +66,52 @@ def _parse_value(text: str, typ: Any, path: str) -> Any:
 
 
 def override(config: Any, path: str, text: str) -> Any:
-    """Returns a copy of `config` with the dotted field `path` set from the string `text`.
-
-    Raises ValueError naming the unknown field (with close matches) or the unparsable value.
-    Validation of the new value happens in the dataclass's own `__post_init__`.
-    """
-    head, _, rest = path.partition(".")
-    fields = {f.name: f for f in dataclasses.fields(config)}
-    if head not in fields:
-        close = difflib.get_close_matches(head, fields, n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ValueError(
-            f"unknown config field {path!r} in {type(config).__name__}{hint}; "
-            f"known fields: {', '.join(sorted(fields))}"
-        )
-    current = getattr(config, head)
-    if rest:
-        if not dataclasses.is_dataclass(current):
-            raise ValueError(f"config field {head!r} has no sub-fields (got {path!r})")
-        return dataclasses.replace(config, **{head: override(current, rest, text)})
-    if dataclasses.is_dataclass(current):
-        raise ValueError(f"config field {path!r} is a group; set one of its fields instead")
-    typ = _field_types(type(config))[head]
-    return dataclasses.replace(config, **{head: _parse_value(text, typ, path)})
+    """Returns a copy of `config` with the dotted field `path` set from the string `text`."""
+    return apply_overrides(config, {path: text})
 
 
 def apply_overrides(config: Any, overrides: dict[str, str]) -> Any:
+    """Returns a copy of `config` with every dotted `path: text` override applied.
+
+    All overrides of one (nested) dataclass are applied in a single `dataclasses.replace`, so
+    validation in `__post_init__` sees them together and their order does not matter.
+    Raises ValueError naming an unknown field (with close matches) or an unparsable value.
+    """
+    tree: dict[str, Any] = {}
     for path, text in overrides.items():
-        config = override(config, path, text)
-    return config
+        node = tree
+        *heads, last = path.split(".")
+        for head in heads:
+            node = node.setdefault(head, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"config field {head!r} is set and also given sub-fields")
+        node[last] = text
+    return _apply_tree(config, tree, prefix="")
+
+
+def _apply_tree(config: Any, tree: dict[str, Any], prefix: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    hints = _field_types(type(config))
+    changes = {}
+    for head, sub in tree.items():
+        path = prefix + head
+        if head not in fields:
+            close = difflib.get_close_matches(head, fields, n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ValueError(
+                f"unknown config field {path!r} in {type(config).__name__}{hint}; "
+                f"known fields: {', '.join(sorted(fields))}"
+            )
+        current = getattr(config, head)
+        if isinstance(sub, dict):
+            if not dataclasses.is_dataclass(current):
+                raise ValueError(f"config field {path!r} has no sub-fields")
+            changes[head] = _apply_tree(current, sub, prefix=path + ".")
+        elif dataclasses.is_dataclass(current):
+            raise ValueError(f"config field {path!r} is a group; set one of its fields instead")
+        else:
+            changes[head] = _parse_value(sub, hints[head], path)
+    return dataclasses.replace(config, **changes)
 
 
 def from_dict(cls: type, data: dict[str, Any]) -> Any:

@@ -126,6 +126,21 @@ def test_config_overrides_parse_types_and_reject_bad_input():
     with pytest.raises(ValueError, match="steps must be positive"):
         configs.override(_Outer(), "steps", "-1")
     assert configs.from_dict(_Outer, configs.to_dict(cfg)) == cfg
+    # Overrides of one dataclass are validated together, so their order does not matter.
+    both = configs.apply_overrides(_Coupled(), {"b": "5", "a": "4"})
+    assert (both.a, both.b) == (4, 5)
+    with pytest.raises(ValueError, match="a must be below b"):
+        configs.apply_overrides(_Coupled(), {"a": "4"})
+
+
+@dataclasses.dataclass(frozen=True)
+class _Coupled:
+    a: int = 1
+    b: int = 2
+
+    def __post_init__(self):
+        if self.a >= self.b:
+            raise ValueError("a must be below b")
 
 
 def test_metrics_writer_rewrite_and_torn_line(tmp_path):
