@@ -104,6 +104,8 @@ def test_config_validation_messages():
     with pytest.raises(ValueError, match="multiple"):
         pets.Config(model=EnsembleConfig(ensemble_size=5),
                     propagation=pets.Config().propagation.__class__(num_particles=7))
+    with pytest.raises(ValueError, match="replan_every.*horizon"):
+        pets.Config(replan_every=26)
     with pytest.raises(ValueError, match="learned_reward"):
         pets.Config(learned_reward=True)
     with pytest.raises(ValueError, match="preset"):

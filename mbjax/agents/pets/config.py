@@ -73,6 +73,8 @@ class Config:
         # Resolve the planner's config here so every Config carries a concrete, valid one.
         resolved = planner_config(self.planner, self.planner_config)
         object.__setattr__(self, "planner_config", resolved)
+        if self.replan_every > self.horizon:
+            raise bad("replan_every", f"at most the planning horizon ({self.horizon})")
         if self.learned_reward and not self.model.predict_reward:
             raise bad("learned_reward", "True only with model.predict_reward=True")
         if self.learned_termination and not self.model.predict_termination:
