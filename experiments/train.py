@@ -94,7 +94,8 @@ def run() -> None:
     )
     final = records[-1]
     print(
-        f"done: {len(records)} episodes, {final['env_steps']} env steps, last return "
+        f"done: {len(records)} {'epochs' if 'epoch' in final else 'episodes'}, "
+        f"{final['env_steps']} env steps, last return "
         f"{final['episode_return']:.2f}, best {final['best_return']:.2f}, "
         f"{final['wall_time_s']:.1f} s -> {out}"
     )
