@@ -38,23 +38,25 @@ def compile_and_time(
 ) -> dict[str, float]:
     """Compiles `jax.jit(fn)` for `args` (timed apart), then times steady-state calls.
 
-    Returns {"compile_s", "seconds_per_call" (median), "calls"}. Runs at least `repeats` calls and
-    at least `min_time_s` seconds in total.
+    Returns {"compile_s", "seconds_per_call" (median wall), "cpu_seconds_per_call" (process CPU
+    time, all threads; on a shared CPU it shows how well the program uses the cores it gets),
+    "calls"}. Runs at least `repeats` calls and at least `min_time_s` seconds in total.
     """
     t0 = time.perf_counter()
     compiled = jax.jit(fn).lower(*args).compile()
     compile_s = time.perf_counter() - t0
     block(compiled(*args))  # warm-up: first execution allocates buffers
     times: list[float] = []
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     while len(times) < repeats or time.perf_counter() - start < min_time_s:
         t = time.perf_counter()
         block(compiled(*args))
         times.append(time.perf_counter() - t)
         if len(times) >= 1000:
             break
-    median = float(np.median(times))
-    return {"compile_s": compile_s, "seconds_per_call": median, "calls": len(times)}
+    cpu = (time.process_time() - cpu0) / len(times)
+    return {"compile_s": compile_s, "seconds_per_call": float(np.median(times)),
+            "cpu_seconds_per_call": cpu, "calls": len(times)}
 
 
 def matmul_peak_flops(size: int = 2048, dtype: Any = jnp.float32) -> float:

@@ -56,10 +56,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from absl import app, flags
 
-from benchmarks.common import block, device_info, matmul_peak_flops, write_json
+from benchmarks.common import compile_and_time, device_info, matmul_peak_flops, write_json
 from mbjax.models import EnsembleConfig, make_ensemble
 from mbjax.models.mlp import mlp_flops_per_row
 from mbjax.planners import (
@@ -223,35 +222,11 @@ def _loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def time_compiled(fn: Any, *args: Any, repeats: int, min_time_s: float) -> dict[str, float]:
-    """`benchmarks.common.compile_and_time` plus CPU time: compile (lower().compile()) timed
-    apart, one warm-up call, then at least `repeats` calls and `min_time_s` seconds; returns
-    compile_s, the median wall seconds per call and the process CPU seconds per call (all
-    threads). On a shared CPU the wall time depends on the other load; FLOPs per CPU-second
-    (compared with the matmul's, measured the same way) shows how well the program itself uses
-    the cores it gets."""
-    t0 = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    compile_s = time.perf_counter() - t0
-    block(compiled(*args))
-    times: list[float] = []
-    start, cpu0 = time.perf_counter(), time.process_time()
-    while len(times) < repeats or time.perf_counter() - start < min_time_s:
-        t = time.perf_counter()
-        block(compiled(*args))
-        times.append(time.perf_counter() - t)
-        if len(times) >= 1000:
-            break
-    cpu = (time.process_time() - cpu0) / len(times)
-    return {"compile_s": compile_s, "seconds_per_call": float(np.median(times)),
-            "cpu_seconds_per_call": cpu, "calls": len(times)}
-
-
 def matmul_peak_cpu_flops(size: int = 2048) -> float:
     """float32 matmul FLOPs per process-CPU-second (the per-CPU-second counterpart of
     `matmul_peak_flops`)."""
     a = jnp.ones((size, size), jnp.float32)
-    t = time_compiled(lambda x, y: x @ y, a, a, repeats=5, min_time_s=0.5)
+    t = compile_and_time(lambda x, y: x @ y, a, a, repeats=5, min_time_s=0.5)
     return 2.0 * size**3 / t["cpu_seconds_per_call"]
 
 
@@ -319,7 +294,7 @@ def run_row(
     est = flops_plan * batch / (0.3 * peak)
     repeats, min_time = (2, 0.0) if est > 1.0 else ((3, 0.3) if quick else (5, 1.0))
     load = _loadavg()
-    t = time_compiled(fn, model_state, pstate, obs, step_key, repeats=repeats,
+    t = compile_and_time(fn, model_state, pstate, obs, step_key, repeats=repeats,
                       min_time_s=min_time)
     sec = t["seconds_per_call"]
     msps = steps_plan * batch / sec
