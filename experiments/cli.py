@@ -54,6 +54,22 @@ def run_guarded(main: Callable[[], None]) -> None:
         fail(str(e))
 
 
+def launch(run: Callable[[dict[str, str]], None]) -> None:
+    """The `__main__` of every entry point: `run(config_overrides)` under absl, runtime set up,
+    configuration errors reported in one line."""
+    from absl import app
+
+    sys.argv, overrides = split_config_overrides(sys.argv)
+
+    def main(argv: list[str]) -> None:
+        if len(argv) > 1:
+            fail(f"unexpected arguments: {' '.join(argv[1:])}")
+        setup_runtime()
+        run_guarded(lambda: run(overrides))
+
+    app.run(main)
+
+
 def setup_runtime() -> None:
     """Quiet logs (orbax/JAX INFO lines, Brax's maintenance warning) and the compile cache."""
     import warnings

@@ -10,9 +10,8 @@ With 4 forced CPU devices: XLA_FLAGS=--xla_force_host_platform_device_count=4.
 from __future__ import annotations
 
 import os
-import sys
 
-from absl import app, flags
+from absl import flags
 
 from experiments import cli
 
@@ -25,10 +24,7 @@ flags.DEFINE_integer("seed_start", 0, "First seed.")
 flags.DEFINE_string("output_dir", None, "Sweep directory (default runs/sweep_<algo>_<env>).")
 flags.DEFINE_bool("quiet", False, "No progress bar or per-episode lines.")
 
-_OVERRIDES: dict[str, str] = {}
-
-
-def run() -> None:
+def run(overrides: dict[str, str]) -> None:
     import numpy as np
 
     from mbjax import agents, configs, envs
@@ -41,7 +37,7 @@ def run() -> None:
         raise ValueError(f"--seeds={FLAGS.seeds} is invalid; allowed: an int >= 1")
     if FLAGS.seed_start < 0:
         raise ValueError(f"--seed_start={FLAGS.seed_start} is invalid; allowed: an int >= 0")
-    config = cli.build_config(algo, FLAGS.env, FLAGS.preset, _OVERRIDES)
+    config = cli.build_config(algo, FLAGS.env, FLAGS.preset, overrides)
     out = FLAGS.output_dir or os.path.join(
         "runs", f"sweep_{FLAGS.algo}_{FLAGS.env.replace('/', '-')}"
     )
@@ -83,13 +79,5 @@ def run() -> None:
           f"{returns[:, -1].mean():.2f} -> {out}")
 
 
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        cli.fail(f"unexpected arguments: {' '.join(argv[1:])}")
-    cli.setup_runtime()
-    cli.run_guarded(run)
-
-
 if __name__ == "__main__":
-    sys.argv, _OVERRIDES = cli.split_config_overrides(sys.argv)
-    app.run(main)
+    cli.launch(run)

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
-from absl import app, flags
+from absl import flags
 
 from experiments import cli
 
@@ -26,10 +25,7 @@ flags.DEFINE_string("output_dir", None, "Run directory (default runs/<algo>_<env
 flags.DEFINE_bool("resume", False, "Continue from the newest checkpoint in --output_dir.")
 flags.DEFINE_bool("quiet", False, "No progress bar or per-episode lines.")
 
-_OVERRIDES: dict[str, str] = {}
-
-
-def run() -> None:
+def run(overrides: dict[str, str]) -> None:
     from mbjax import agents, configs, envs
     from mbjax.logging import (
         MetricsWriter,
@@ -43,7 +39,7 @@ def run() -> None:
     envs.check_name(FLAGS.env)
     if FLAGS.seed < 0:
         raise ValueError(f"--seed={FLAGS.seed} is invalid; allowed: an int >= 0")
-    config = cli.build_config(algo, FLAGS.env, FLAGS.preset, _OVERRIDES)
+    config = cli.build_config(algo, FLAGS.env, FLAGS.preset, overrides)
     out = FLAGS.output_dir or os.path.join(
         "runs", f"{FLAGS.algo}_{FLAGS.env.replace('/', '-')}_s{FLAGS.seed}"
     )
@@ -101,13 +97,5 @@ def run() -> None:
     )
 
 
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        cli.fail(f"unexpected arguments: {' '.join(argv[1:])}")
-    cli.setup_runtime()
-    cli.run_guarded(run)
-
-
 if __name__ == "__main__":
-    sys.argv, _OVERRIDES = cli.split_config_overrides(sys.argv)
-    app.run(main)
+    cli.launch(run)
