@@ -56,7 +56,8 @@ def _buffer(key, n, capacity, obs_size, action_size):
         + 0.01 * jax.random.normal(k3, obs.shape)
     )
     data = Transition(
-        obs=obs, action=act, reward=jnp.zeros(n), next_obs=nxt, terminated=jnp.zeros(n)
+        obs=obs, action=act, reward=jnp.zeros(n), next_obs=nxt, terminated=jnp.zeros(n),
+        truncated=jnp.zeros(n)
     )
     buf = replay.init(capacity, jax.tree_util.tree_map(lambda x: x[0], data))
     return replay.add(buf, data)

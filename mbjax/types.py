@@ -11,7 +11,10 @@ class Transition:
     """A batch of environment transitions; every leaf has the same leading shape.
 
     obs: [..., obs_dim], action: [..., A], reward: [...], next_obs: [..., obs_dim],
-    terminated: [...] (1.0 where the episode ended by termination, not by a time limit).
+    terminated: [...] (1.0 where the episode ended by termination, not by a time limit),
+    truncated: [...] (1.0 where the episode ended by its time limit; the step still bootstraps).
+    An episode ends at a transition with terminated or truncated set; sequence sampling
+    (`mbjax.replay.sample_sequences`) never crosses such an end.
     """
 
     obs: jax.Array
@@ -19,3 +22,4 @@ class Transition:
     reward: jax.Array
     next_obs: jax.Array
     terminated: jax.Array
+    truncated: jax.Array

@@ -38,6 +38,7 @@ def make_pendulum_data(n: int, seed: int, scale: float = 1.0) -> Transition:
         reward=jnp.asarray(pendulum_reward(obs)),
         next_obs=jnp.asarray(nxt),
         terminated=jnp.asarray((np.abs(obs[:, 0]) > 2.5).astype(np.float32)),
+        truncated=jnp.zeros(obs.shape[0]),
     )
 
 
@@ -257,6 +258,7 @@ def test_epistemic_disagreement_grows_far_from_data():
         reward=jnp.zeros(1500),
         next_obs=jnp.asarray(nxt),
         terminated=jnp.zeros(1500),
+        truncated=jnp.zeros(1500),
     )
     st, _ = jax.jit(model.fit)(model.init(jax.random.PRNGKey(2)), data, jax.random.PRNGKey(3))
 
@@ -283,6 +285,7 @@ def test_probabilistic_head_recovers_noise_level():
         reward=jnp.zeros(n),
         next_obs=jnp.asarray(nxt.astype(np.float32)),
         terminated=jnp.zeros(n),
+        truncated=jnp.zeros(n),
     )
     cfg = EnsembleConfig(**SMALL, probabilistic=True, max_epochs=40, patience=None)
     model = make_ensemble(cfg, 1, 1)
@@ -304,7 +307,8 @@ def _point_mass_transitions(x, v, a) -> Transition:
     r = -((x2 - 1.0) ** 2) - 0.01 * a[:, 0] ** 2
     f = lambda z: jnp.asarray(z, jnp.float32)  # noqa: E731
     return Transition(
-        f(np.stack([x, v], -1)), f(a), f(r), f(np.stack([x2, v2], -1)), jnp.zeros(len(x))
+        f(np.stack([x, v], -1)), f(a), f(r), f(np.stack([x2, v2], -1)), jnp.zeros(len(x)),
+        jnp.zeros(len(x)),
     )
 
 

@@ -1,12 +1,17 @@
-"""Dynamics models: stacked-member MLP ensembles (deterministic or Gaussian), normalizers, fit."""
+"""Dynamics models: the model protocol (`base`) and its implementations: stacked-member MLP
+ensembles (deterministic or Gaussian) with normalizers and a compiled fit."""
 
+from mbjax.models.base import DynamicsModel, check_model
 from mbjax.models.config import EnsembleConfig
-from mbjax.models.ensemble import Ensemble, make_ensemble, select_members
+from mbjax.models.ensemble import Ensemble, make_ensemble, select_members, set_learning_rate
 from mbjax.models.normalizer import Normalizer, denormalize, fit_normalizer, normalize
 from mbjax.models.state import ModelNormalizer, ModelState, ModelStep, Prediction, RawPrediction
 from mbjax.models.training import raise_if_nonfinite
 
 __all__ = [
+    "DynamicsModel",
+    "check_model",
+    "set_learning_rate",
     "Ensemble",
     "EnsembleConfig",
     "ModelNormalizer",

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from mbjax import validation
+
 ACTIVATIONS = ("swish", "silu", "relu", "tanh", "elu", "gelu", "leaky_relu")
 HOLDOUT_METRICS = ("mse", "nll")
-
-
-def _bad(field: str, value: object, allowed: str) -> ValueError:
-    return ValueError(f"EnsembleConfig.{field}={value!r} is invalid; allowed: {allowed}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,72 +61,45 @@ class EnsembleConfig:
     termination_loss_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        def pos_int(name: str) -> None:
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise _bad(name, v, "a positive int")
-
+        v = validation
         for name in ("ensemble_size", "batch_size", "max_holdout", "max_epochs"):
-            pos_int(name)
-        hs = self.hidden_sizes
-        if (
-            not isinstance(hs, tuple)
-            or len(hs) == 0
-            or any(isinstance(h, bool) or not isinstance(h, int) or h <= 0 for h in hs)
-        ):
-            raise _bad("hidden_sizes", hs, "a non-empty tuple of positive ints")
-        if self.activation not in ACTIVATIONS:
-            raise _bad("activation", self.activation, f"one of {ACTIVATIONS}")
+            v.field_int(self, name)
+        v.field_int_tuple(self, "hidden_sizes")
+        v.field_choice(self, "activation", ACTIVATIONS)
+        for name in ("probabilistic", "predict_reward", "predict_termination", "bootstrap"):
+            v.field_bool(self, name)
         if self.num_elites is not None:
-            k = self.num_elites
-            if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.ensemble_size:
-                raise _bad("num_elites", k, f"None or an int in [1, {self.ensemble_size}]")
-        if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
-            raise _bad("learning_rate", self.learning_rate, "a float > 0")
-        wd = self.weight_decays
-        n_layers = len(hs) + 1
-        if isinstance(wd, (int, float)) and not isinstance(wd, bool):
-            if wd < 0:
-                raise _bad("weight_decays", wd, "a float >= 0 or a tuple of them")
-        elif isinstance(wd, tuple):
-            if len(wd) != n_layers or any(
-                isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0 for w in wd
-            ):
-                raise _bad(
-                    "weight_decays", wd, f"a tuple of {n_layers} floats >= 0 (hidden + output)"
-                )
-        else:
-            raise _bad("weight_decays", wd, f"a float >= 0 or a tuple of {n_layers} of them")
-        if not (isinstance(self.holdout_ratio, (int, float)) and 0.0 <= self.holdout_ratio < 1.0):
-            raise _bad("holdout_ratio", self.holdout_ratio, "a float in [0, 1)")
-        if self.patience is not None:
-            p = self.patience
-            if isinstance(p, bool) or not isinstance(p, int) or p <= 0:
-                raise _bad("patience", p, "None (no early stopping) or a positive int")
-        if not (
-            isinstance(self.improvement_threshold, (int, float))
-            and 0.0 <= self.improvement_threshold < 1.0
-        ):
-            raise _bad("improvement_threshold", self.improvement_threshold, "a float in [0, 1)")
-        if self.holdout_metric not in HOLDOUT_METRICS:
-            raise _bad("holdout_metric", self.holdout_metric, f"one of {HOLDOUT_METRICS}")
+            v.field_int(self, "num_elites", 1, self.ensemble_size)
+        v.field_float(self, "learning_rate", 0.0, lo_open=True)
+        self._check_weight_decays()
+        v.field_float(self, "holdout_ratio", 0.0, 1.0, hi_open=True)
+        v.field_optional_int(self, "patience")
+        v.field_float(self, "improvement_threshold", 0.0, 1.0, hi_open=True)
+        v.field_choice(self, "holdout_metric", HOLDOUT_METRICS)
         if self.holdout_metric == "nll" and not self.probabilistic:
-            raise _bad("holdout_metric", "nll", "'mse' when probabilistic=False")
+            raise v.field_error(self, "holdout_metric", "'mse' when probabilistic=False")
+        v.field_float(self, "min_logvar_init")
+        v.field_float(self, "max_logvar_init")
         if not self.min_logvar_init < self.max_logvar_init:
-            raise ValueError(
-                f"EnsembleConfig.min_logvar_init={self.min_logvar_init!r} must be < "
-                f"max_logvar_init={self.max_logvar_init!r}"
+            raise v.field_error(
+                self, "min_logvar_init", f"< max_logvar_init={self.max_logvar_init!r}"
             )
-        if not (
-            isinstance(self.nll_beta, (int, float))
-            and not isinstance(self.nll_beta, bool)
-            and 0.0 <= self.nll_beta <= 1.0
-        ):
-            raise _bad("nll_beta", self.nll_beta, "a float in [0, 1]")
+        v.field_float(self, "nll_beta", 0.0, 1.0)
         for name in ("logvar_penalty", "termination_loss_weight"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and v >= 0):
-                raise _bad(name, v, "a float >= 0")
+            v.field_float(self, name, 0.0)
+
+    def _check_weight_decays(self) -> None:
+        wd = self.weight_decays
+        n_layers = len(self.hidden_sizes) + 1
+        if isinstance(wd, tuple):
+            ok = len(wd) == n_layers and all(validation.is_number(w) and w >= 0 for w in wd)
+        else:
+            ok = validation.is_number(wd) and wd >= 0
+        if not ok:
+            raise validation.field_error(
+                self, "weight_decays", f"a float >= 0 or a tuple of {n_layers} of them "
+                "(hidden layers + output)"
+            )
 
     @property
     def elites_count(self) -> int:

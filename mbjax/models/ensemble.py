@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from mbjax import validation
 from mbjax.models import mlp
 from mbjax.models.config import EnsembleConfig
 from mbjax.models.normalizer import denormalize, init_normalizer, normalize
@@ -35,6 +36,12 @@ class Ensemble(NamedTuple):
         [...]: each row through member `member_idx` (None: a uniformly drawn elite per row)
     fit(state, data, key, size=None) -> (state, metrics); data: ReplayBuffer of Transition or a
         Transition with leading [n] (+ optional traced `size`); see training.make_fit.
+
+    The dynamics-model protocol (`mbjax.models.base`): state_size (= obs_size), num_members
+    (= E), num_elites (= K), has_reward, has_termination, step(state, x [M, R, o],
+    action [M, R, a], key | None, members [M] | None) -> ModelStep [M, R], elites(state) -> [K].
+    The Adam learning rate is a leaf of the optimizer state (`optax.inject_hyperparams`):
+    `set_learning_rate(state, lr)` changes it without recompiling `fit`.
     """
 
     config: EnsembleConfig
@@ -42,6 +49,11 @@ class Ensemble(NamedTuple):
     action_size: int
     input_size: int
     target_size: int
+    state_size: int
+    num_members: int
+    num_elites: int
+    has_reward: bool
+    has_termination: bool
     init: Callable[[jax.Array], ModelState]
     apply: Callable[..., Prediction]
     apply_members: Callable[..., Prediction]
@@ -49,6 +61,16 @@ class Ensemble(NamedTuple):
     step_members: Callable[..., ModelStep]
     sample_next: Callable[..., ModelStep]
     fit: Callable[..., tuple[ModelState, dict[str, jax.Array]]]
+    step: Callable[..., ModelStep]
+    elites: Callable[[ModelState], jax.Array]
+
+
+def set_learning_rate(state: ModelState, learning_rate: Any) -> ModelState:
+    """The same model state with Adam's learning rate replaced (a float32 leaf: a vmapped grid
+    over learning rates shares one compiled `fit`)."""
+    hyper = dict(state.opt_state.hyperparams)
+    hyper["learning_rate"] = jnp.asarray(learning_rate, jnp.float32)
+    return state.replace(opt_state=state.opt_state._replace(hyperparams=hyper))
 
 
 def _bounded_logvar(raw: jax.Array, max_lv: jax.Array, min_lv: jax.Array) -> jax.Array:
@@ -73,9 +95,8 @@ def make_ensemble(
     input_transform: optional map obs[obs_size] -> features[F] applied before the network (e.g.
     angles -> sin/cos, as PETS does for cartpole); targets stay raw state deltas.
     """
-    for name, v in (("obs_size", obs_size), ("action_size", action_size)):
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise ValueError(f"make_ensemble: {name}={v!r} is invalid; allowed: a positive int")
+    validation.check_int("make_ensemble: obs_size", obs_size)
+    validation.check_int("make_ensemble: action_size", action_size)
     if not isinstance(config, EnsembleConfig):
         raise ValueError(f"make_ensemble: config must be an EnsembleConfig, got {type(config)}")
 
@@ -95,7 +116,8 @@ def make_ensemble(
     out_size = D * (2 if config.probabilistic else 1) + (1 if config.predict_termination else 0)
     sizes = [in_size, *config.hidden_sizes, out_size]
     act = mlp.get_activation(config.activation)
-    optimizer = optax.adam(config.learning_rate)
+    # The learning rate is a leaf of the optimizer state, not a closed-over constant.
+    optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=config.learning_rate)
 
     def features(obs: jax.Array, action: jax.Array) -> jax.Array:
         """[..., o], [..., a] -> [..., in_size] raw network inputs."""
@@ -217,6 +239,18 @@ def make_ensemble(
 
         return _finish_step(obs, take(mean), take(logvar), take(logit), state.normalizer, k_noise)
 
+    def step(
+        state: ModelState, x: jax.Array, action: jax.Array, key: jax.Array | None = None,
+        members: jax.Array | None = None,
+    ) -> ModelStep:
+        """Protocol step: x [M', R, o], action [M', R, a] -> ModelStep [M', R]; slice m goes
+        through member members[m] (None: all E members, M' = E)."""
+        params = state.params if members is None else select_members(state.params, members)
+        return step_members(params, state.normalizer, x, action, key)
+
+    def elites(state: ModelState) -> jax.Array:
+        return state.elites
+
     fit = make_fit(
         config=config,
         optimizer=optimizer,
@@ -232,6 +266,11 @@ def make_ensemble(
         action_size=action_size,
         input_size=in_size,
         target_size=D,
+        state_size=obs_size,
+        num_members=E,
+        num_elites=config.elites_count,
+        has_reward=config.predict_reward,
+        has_termination=config.predict_termination,
         init=init,
         apply=apply,
         apply_members=apply_members,
@@ -239,4 +278,6 @@ def make_ensemble(
         step_members=step_members,
         sample_next=sample_next,
         fit=fit,
+        step=step,
+        elites=elites,
     )

@@ -7,8 +7,9 @@ keeps the buffer's static capacity C.
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +22,43 @@ from mbjax.replay import ReplayBuffer
 from mbjax.types import Transition
 
 _LOG_2PI = math.log(2.0 * math.pi)
+
+
+class FitData(NamedTuple):
+    """The fit's data in normalized units, with its holdout split (capacity C, traced sizes).
+
+    x [C, in], y [C, D], terminated [C]; perm [C]: valid slots first, in random order (holdout
+    = the first n_hold); boot [E, C]: each member's (bootstrap) positions in the train list;
+    hold_idx/train_idx [min(C, max_holdout)] with weights hold_w/train_w for evaluation.
+    """
+
+    x: jax.Array
+    y: jax.Array
+    terminated: jax.Array
+    normalizer: ModelNormalizer
+    perm: jax.Array
+    boot: jax.Array
+    n_train: jax.Array
+    n_hold: jax.Array
+    hold_idx: jax.Array
+    hold_w: jax.Array
+    train_idx: jax.Array
+    train_w: jax.Array
+
+
+class EpochCarry(NamedTuple):
+    """The state of the epoch loop: current and best-on-holdout params per member [E]."""
+
+    params: Any
+    opt_state: Any
+    best_params: Any
+    best_score: jax.Array
+    since_improved: jax.Array
+    best_epoch: jax.Array
+    history: jax.Array
+    epoch: jax.Array
+    key: jax.Array
+    nonfinite: jax.Array
 
 
 def _as_data(data: Any, size: Any) -> tuple[Transition, jax.Array]:
@@ -75,7 +113,8 @@ def make_fit(
     incl. 0.5 log 2 pi; the plain NLL whatever nll_beta), train_term_bce / holdout_term_bce
     (termination head), best_epoch, holdout_history [max_epochs, E] (NaN for epochs not run),
     epochs, num_train, num_holdout (scalars), elites [K], nonfinite (scalar bool: a NaN/Inf
-    training loss was seen).
+    training loss was seen); train_loss / holdout_loss (scalars: mean MSE of the elites, the
+    dynamics-model protocol's summary).
     """
     E = config.ensemble_size
     bs = config.batch_size
@@ -129,9 +168,8 @@ def make_fit(
         # Members are independent: the sum gives each member the gradient of its own loss.
         return jnp.sum(loss), m
 
-    def fit(
-        state: ModelState, data: Any, key: jax.Array, size: Any = None
-    ) -> tuple[ModelState, dict[str, jax.Array]]:
+    def split_data(data: Any, size: Any, k_split: jax.Array, k_boot: jax.Array) -> FitData:
+        """Normalizers refitted on the valid data; a random holdout split (traced sizes)."""
         trans, n_valid = _as_data(data, size)
         cap = trans.obs.shape[0]
         if trans.obs.shape[-1] != obs_size:
@@ -139,7 +177,6 @@ def make_fit(
                 f"fit: obs has size {trans.obs.shape[-1]}, the model expects {obs_size}"
             )
         valid = jnp.arange(cap) < n_valid
-
         x_raw = features(trans.obs, trans.action)
         y_raw = trans.next_obs - trans.obs
         if target_size > obs_size:
@@ -147,11 +184,6 @@ def make_fit(
         normalizer = ModelNormalizer(
             inputs=fit_normalizer(x_raw, valid), targets=fit_normalizer(y_raw, valid)
         )
-        xn = normalize(normalizer.inputs, x_raw)
-        yn = normalize(normalizer.targets, y_raw)
-        tn = trans.terminated.reshape(cap).astype(jnp.float32)
-
-        k_split, k_boot, k_epochs = jax.random.split(key, 3)
         # Random order of the valid slots first (invalid slots sort last).
         perm = jnp.argsort(jnp.where(valid, jax.random.uniform(k_split, (cap,)), 2.0))
         n_hold = jnp.minimum(
@@ -161,108 +193,125 @@ def make_fit(
         # Evaluation sets have a static size; masks select the traced number of items.
         ecap = min(cap, config.max_holdout)
         epos = jnp.arange(ecap)
-        hold_idx = perm[epos]
-        hold_w = jnp.where(n_hold > 0, epos < n_hold, epos < n_valid).astype(jnp.float32)
-        trn_idx = perm[jnp.clip(n_hold + epos, 0, cap - 1)]
-        trn_w = (epos < n_train).astype(jnp.float32)
-
         if config.bootstrap:
             boot = jax.random.randint(k_boot, (E, cap), 0, jnp.maximum(n_train, 1))
         else:
             boot = jnp.broadcast_to(jnp.arange(cap), (E, cap))
-
-        def evaluate(params, idx, w):
-            return eval_shared(params, xn[idx], yn[idx], tn[idx], w)
-
-        def epoch_body(carry):
-            (params, opt_state, best, best_score, since, best_epoch, hist, ep, key, bad) = carry
-            key, k_shuffle = jax.random.split(key)
-            u = jax.random.uniform(k_shuffle, (E, cap))
-            order = jnp.argsort(jnp.where(jnp.arange(cap) < n_train, u, 2.0), axis=1)
-            n_batches = (n_train + bs - 1) // bs
-
-            def batch_body(b, c):
-                params, opt_state, bad = c
-                pos = b * bs + jnp.arange(bs)
-                w = jnp.broadcast_to((pos < n_train).astype(jnp.float32), (E, bs))
-                j = order[:, jnp.clip(pos, 0, cap - 1)]  # [E, bs] positions in the train list
-                j = jnp.take_along_axis(boot, j, axis=1)
-                idx = perm[jnp.clip(n_hold + j, 0, cap - 1)]  # [E, bs] buffer slots
-                (loss, _), grads = jax.value_and_grad(total_loss, has_aux=True)(
-                    params, xn[idx], yn[idx], tn[idx], w
-                )
-                updates, opt_state = optimizer.update(grads, opt_state, params)
-                params = optax.apply_updates(params, updates)
-                return params, opt_state, bad | ~jnp.isfinite(loss)
-
-            params, opt_state, bad = jax.lax.fori_loop(
-                0, n_batches, batch_body, (params, opt_state, bad)
-            )
-            score = score_of(evaluate(params, hold_idx, hold_w))
-            improved = (score < best_score - thr * jnp.abs(best_score)) & jnp.isfinite(score)
-            best = jax.tree_util.tree_map(
-                lambda new, old: jnp.where(
-                    improved.reshape((E,) + (1,) * (new.ndim - 1)), new, old
-                ),
-                params,
-                best,
-            )
-            best_score = jnp.where(improved, score, best_score)
-            since = jnp.where(improved, 0, since + 1)
-            best_epoch = jnp.where(improved, ep + 1, best_epoch)
-            hist = hist.at[ep].set(score)
-            return (params, opt_state, best, best_score, since, best_epoch, hist, ep + 1, key, bad)
-
-        def epoch_cond(carry):
-            since, ep = carry[4], carry[7]
-            go = ep < config.max_epochs
-            if patience is not None:
-                go = go & (jnp.min(since) < patience)
-            return go
-
-        params0 = state.params
-        # Epoch 0 = the incoming params under the new normalizer: a refit never ends worse on
-        # holdout than the model it started from.
-        score0 = score_of(evaluate(params0, hold_idx, hold_w))
-        score0 = jnp.where(jnp.isfinite(score0), score0, jnp.inf)
-        carry0 = (
-            params0,
-            state.opt_state,
-            params0,
-            score0,
-            jnp.zeros((E,), jnp.int32),
-            jnp.zeros((E,), jnp.int32),
-            jnp.full((config.max_epochs, E), jnp.nan, jnp.float32),
-            jnp.zeros((), jnp.int32),
-            k_epochs,
-            jnp.zeros((), bool),
+        return FitData(
+            x=normalize(normalizer.inputs, x_raw),
+            y=normalize(normalizer.targets, y_raw),
+            terminated=trans.terminated.reshape(cap).astype(jnp.float32),
+            normalizer=normalizer,
+            perm=perm,
+            boot=boot,
+            n_train=n_train,
+            n_hold=n_hold,
+            hold_idx=perm[epos],
+            hold_w=jnp.where(n_hold > 0, epos < n_hold, epos < n_valid).astype(jnp.float32),
+            train_idx=perm[jnp.clip(n_hold + epos, 0, cap - 1)],
+            train_w=(epos < n_train).astype(jnp.float32),
         )
-        carry = jax.lax.while_loop(epoch_cond, epoch_body, carry0)
-        _, opt_state, best, best_score, _, best_epoch, hist, epochs, _, bad = carry
 
-        elites = jnp.argsort(best_score)[: config.elites_count].astype(jnp.int32)
-        hold_m = evaluate(best, hold_idx, hold_w)
-        train_m = evaluate(best, trn_idx, trn_w)
-        metrics: dict[str, jax.Array] = {}
-        for k, v in train_m.items():
-            metrics[f"train_{k}"] = v
-        for k, v in hold_m.items():
-            metrics[f"holdout_{k}"] = v
-        metrics.update(
-            best_epoch=best_epoch,
-            holdout_history=hist,
-            epochs=epochs,
-            num_train=n_train,
-            num_holdout=n_hold,
-            elites=elites,
+    def evaluate(params, d: FitData, idx: jax.Array, w: jax.Array) -> dict:
+        return eval_shared(params, d.x[idx], d.y[idx], d.terminated[idx], w)
+
+    def train_epoch(params, opt_state, d: FitData, key: jax.Array, bad: jax.Array):
+        """One pass of minibatches over every member's (shuffled, bootstrapped) training set."""
+        cap = d.x.shape[0]
+        u = jax.random.uniform(key, (E, cap))
+        order = jnp.argsort(jnp.where(jnp.arange(cap) < d.n_train, u, 2.0), axis=1)
+
+        def batch_body(b, c):
+            params, opt_state, bad = c
+            pos = b * bs + jnp.arange(bs)
+            w = jnp.broadcast_to((pos < d.n_train).astype(jnp.float32), (E, bs))
+            j = order[:, jnp.clip(pos, 0, cap - 1)]  # [E, bs] positions in the train list
+            j = jnp.take_along_axis(d.boot, j, axis=1)
+            idx = d.perm[jnp.clip(d.n_hold + j, 0, cap - 1)]  # [E, bs] buffer slots
+            (loss, _), grads = jax.value_and_grad(total_loss, has_aux=True)(
+                params, d.x[idx], d.y[idx], d.terminated[idx], w
+            )
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+            return params, opt_state, bad | ~jnp.isfinite(loss)
+
+        n_batches = (d.n_train + bs - 1) // bs
+        return jax.lax.fori_loop(0, n_batches, batch_body, (params, opt_state, bad))
+
+    def epoch_body(d: FitData, c: EpochCarry) -> EpochCarry:
+        key, k_shuffle = jax.random.split(c.key)
+        params, opt_state, bad = train_epoch(c.params, c.opt_state, d, k_shuffle, c.nonfinite)
+        score = score_of(evaluate(params, d, d.hold_idx, d.hold_w))
+        improved = (score < c.best_score - thr * jnp.abs(c.best_score)) & jnp.isfinite(score)
+        best = jax.tree_util.tree_map(
+            lambda new, old: jnp.where(improved.reshape((E,) + (1,) * (new.ndim - 1)), new, old),
+            params,
+            c.best_params,
+        )
+        return EpochCarry(
+            params=params,
+            opt_state=opt_state,
+            best_params=best,
+            best_score=jnp.where(improved, score, c.best_score),
+            since_improved=jnp.where(improved, 0, c.since_improved + 1),
+            best_epoch=jnp.where(improved, c.epoch + 1, c.best_epoch),
+            history=c.history.at[c.epoch].set(score),
+            epoch=c.epoch + 1,
+            key=key,
             nonfinite=bad,
         )
-        new_state = state.replace(
-            params=best,
-            normalizer=normalizer,
-            opt_state=opt_state,
+
+    def epoch_cond(c: EpochCarry) -> jax.Array:
+        go = c.epoch < config.max_epochs
+        if patience is not None:
+            go = go & (jnp.min(c.since_improved) < patience)
+        return go
+
+    def fit(
+        state: ModelState, data: Any, key: jax.Array, size: Any = None
+    ) -> tuple[ModelState, dict[str, jax.Array]]:
+        k_split, k_boot, k_epochs = jax.random.split(key, 3)
+        d = split_data(data, size, k_split, k_boot)
+        # Epoch 0 = the incoming params under the new normalizer: a refit never ends worse on
+        # holdout than the model it started from.
+        score0 = score_of(evaluate(state.params, d, d.hold_idx, d.hold_w))
+        carry = EpochCarry(
+            params=state.params,
+            opt_state=state.opt_state,
+            best_params=state.params,
+            best_score=jnp.where(jnp.isfinite(score0), score0, jnp.inf),
+            since_improved=jnp.zeros((E,), jnp.int32),
+            best_epoch=jnp.zeros((E,), jnp.int32),
+            history=jnp.full((config.max_epochs, E), jnp.nan, jnp.float32),
+            epoch=jnp.zeros((), jnp.int32),
+            key=k_epochs,
+            nonfinite=jnp.zeros((), bool),
+        )
+        c = jax.lax.while_loop(epoch_cond, functools.partial(epoch_body, d), carry)
+
+        elites = jnp.argsort(c.best_score)[: config.elites_count].astype(jnp.int32)
+        hold_m = evaluate(c.best_params, d, d.hold_idx, d.hold_w)
+        train_m = evaluate(c.best_params, d, d.train_idx, d.train_w)
+        metrics: dict[str, jax.Array] = {f"train_{k}": v for k, v in train_m.items()}
+        metrics.update({f"holdout_{k}": v for k, v in hold_m.items()})
+        metrics.update(
+            # The protocol's scalars: what learners log (MSE of the elites, normalized units).
+            train_loss=jnp.mean(train_m["mse"][elites]),
+            holdout_loss=jnp.mean(hold_m["mse"][elites]),
+            best_epoch=c.best_epoch,
+            holdout_history=c.history,
+            epochs=c.epoch,
+            num_train=d.n_train,
+            num_holdout=d.n_hold,
             elites=elites,
-            holdout_score=best_score,
+            nonfinite=c.nonfinite,
+        )
+        new_state = state.replace(
+            params=c.best_params,
+            normalizer=d.normalizer,
+            opt_state=c.opt_state,
+            elites=elites,
+            holdout_score=c.best_score,
         )
         return new_state, metrics
 

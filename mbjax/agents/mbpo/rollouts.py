@@ -7,13 +7,13 @@ changing length never recompiles.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 
 from mbjax import replay
-from mbjax.models import Ensemble, ModelState, select_members
+from mbjax.rollout import imagine
 from mbjax.types import Transition
 
 
@@ -41,59 +41,34 @@ def sample_recent(buffer: replay.ReplayBuffer, key: jax.Array, batch_size: int,
 
 
 def make_model_rollout(
-    model: Ensemble,
-    act: Callable[[jax.Array, jax.Array], jax.Array],
+    model: Any,
+    act: Callable[[Any, jax.Array, jax.Array], jax.Array],
     max_length: int,
     reward_fn: Callable | None,
     termination_fn: Callable | None,
 ) -> Callable[..., tuple[Transition, jax.Array]]:
     """Returns `rollout(model_state, policy_params, obs0 [N, o], length, key) -> (transitions
-    [H_max, N, ...], valid [H_max, N])`.
-
-    act(policy_params, obs [N, o], key) -> action [N, A] (the stochastic SAC policy).
-    Each step every row goes through a uniformly drawn elite: rows are shuffled and split evenly
-    over the K elites (N must be a multiple of K), so one step costs N member evaluations rather
-    than N x E. reward_fn / termination_fn: known functions (obs, action, next_obs) -> [N], or
-    None to use the model's learned heads (termination where its probability > 0.5).
-    A row stops after a predicted termination; steps at or past `length` are invalid.
+    [H_max, N, ...], valid [H_max, N])`: `mbjax.rollout.imagine` with the stochastic policy
+    `act(policy_params, obs [N, o], key) -> action [N, A]`, each row through a uniformly drawn
+    elite per step, terminations applied hard (a row stops where the learned termination
+    probability > 0.5, or where termination_fn says so), as MBPO stores them.
+    reward_fn / termination_fn: known per-transition functions (obs, action, next_obs), or None
+    for the model's learned heads. Steps after a termination, or at or past the traced
+    `length`, are invalid.
     """
 
-    def rollout(model_state: ModelState, policy_params, obs0: jax.Array, length: jax.Array,
+    def rollout(model_state: Any, policy_params: Any, obs0: jax.Array, length: jax.Array,
                 key: jax.Array) -> tuple[Transition, jax.Array]:
-        n = obs0.shape[0]
-        k_elites = model_state.elites.shape[0]
-        if n % k_elites:
-            raise ValueError(f"model rollouts: {n} rows must be a multiple of {k_elites} elites")
-        elite_params = select_members(model_state.params, model_state.elites)
-
-        def step(carry, xs):
-            obs, alive = carry
-            h, k = xs
-            k_perm, k_act, k_noise = jax.random.split(k, 3)
-            perm = jax.random.permutation(k_perm, n)
-            obs, alive = obs[perm], alive[perm]
-            action = act(policy_params, obs, k_act)
-            out = model.step_members(
-                elite_params, model_state.normalizer,
-                obs.reshape(k_elites, n // k_elites, -1),
-                action.reshape(k_elites, n // k_elites, -1), k_noise,
-            )
-            next_obs = out.next_obs.reshape(n, -1)
-            if reward_fn is None:
-                reward = out.reward.reshape(n)
-            else:
-                reward = reward_fn(obs, action, next_obs)
-            if termination_fn is None:
-                term = (out.termination_prob.reshape(n) > 0.5).astype(jnp.float32)
-            else:
-                term = termination_fn(obs, action, next_obs).astype(jnp.float32)
-            valid = alive * (h < length).astype(jnp.float32)
-            transition = Transition(obs=obs, action=action, reward=reward, next_obs=next_obs,
-                                    terminated=term)
-            return (next_obs, alive * (1.0 - term)), (transition, valid)
-
-        xs = (jnp.arange(max_length), jax.random.split(key, max_length))
-        _, (transitions, valid) = jax.lax.scan(step, (obs0, jnp.ones((n,), jnp.float32)), xs)
+        im = imagine(
+            model, model_state, act, policy_params, obs0, max_length, key,
+            reward_fn=reward_fn, termination_fn=termination_fn, termination="hard",
+            elites_only=True,
+        )
+        transitions = Transition(
+            obs=im.obs[:-1], action=im.actions, reward=im.rewards, next_obs=im.obs[1:],
+            terminated=im.dones, truncated=jnp.zeros_like(im.dones),
+        )
+        valid = im.weights * (jnp.arange(max_length) < length)[:, None]
         return transitions, valid
 
     return rollout

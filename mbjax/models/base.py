@@ -1,0 +1,82 @@
+"""The dynamics-model protocol: what `mbjax.rollout` (and so planners and learners) may use.
+
+A model is a bundle of pure functions over its own state pytree. Nothing outside `models/`
+reads a model's internals (params, normalizers, elites): propagation, `imagine` and planning
+problems go through these attributes only.
+
+    model.state_size      S: size of the vector the model steps (the observation for
+                          observation models; a flat latent for latent models)
+    model.action_size     A
+    model.num_members     M: members on the member axis of `step` (an ensemble's E; 1 for a
+                          single network or a GP; a BNN's posterior samples)
+    model.num_elites      K <= M: members used when a caller asks for elites (M where nothing
+                          ranks the members)
+    model.has_reward      whether `step` returns a reward (a reward head)
+    model.has_termination whether `step` returns a termination probability
+    model.init(key) -> state
+    model.fit(state, data, key) -> (state, metrics)
+        data: a `mbjax.replay.ReplayBuffer` of `Transition`s (leaves [C, ...], traced size).
+        metrics must hold the scalars `train_loss`, `holdout_loss` (what learners log) and
+        `nonfinite` (bool: NaN/Inf met while fitting); anything else is model-specific.
+    model.step(state, x [M', R, S], action [M', R, A], key | None, members [M'] | None)
+        -> ModelStep over [M', R]: slice m of the member axis goes through member members[m]
+        (members None: all M members in order, M' = M). key None: the mean prediction (no
+        aleatoric noise); a key: one sample per row.
+    model.elites(state) -> [K] int32: the members to prefer (arange(M) where nothing ranks).
+
+Everything is static Python (sizes, flags) or a pure jittable function, so a model passes
+through `jit`/`vmap` like any function bundle. The ensemble (`make_ensemble`) is one
+implementation; `docs/architecture.md` shows a linear model written against this protocol
+alone, which runs through PETS and MBPO unchanged. A recurrent latent model fits by keeping
+its filter in the agent: the agent encodes observations into the latent `x` it plans from.
+Moment-matching models (a GP propagating Gaussians) will add an optional method for the
+`moment_matching` propagation mode; sampling modes use `step` as above.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol, runtime_checkable
+
+import jax
+
+from mbjax.models.state import ModelStep
+
+PROTOCOL_ATTRIBUTES = (
+    "state_size", "action_size", "num_members", "num_elites", "has_reward", "has_termination",
+    "init", "fit", "step", "elites",
+)
+
+
+@runtime_checkable
+class DynamicsModel(Protocol):
+    """See the module docstring for the meaning and shapes of each attribute."""
+
+    state_size: int
+    action_size: int
+    num_members: int
+    num_elites: int
+    has_reward: bool
+    has_termination: bool
+    init: Callable[[jax.Array], Any]
+    fit: Callable[..., tuple[Any, dict[str, jax.Array]]]
+    step: Callable[..., ModelStep]
+    elites: Callable[[Any], jax.Array]
+
+
+def check_model(model: Any, where: str = "model") -> None:
+    """Raises ValueError naming what is missing if `model` does not implement the protocol."""
+    missing = [name for name in PROTOCOL_ATTRIBUTES if not hasattr(model, name)]
+    if missing:
+        raise ValueError(
+            f"{where}: {type(model).__name__} does not implement the dynamics-model protocol "
+            f"(mbjax.models.base); missing: {', '.join(missing)}"
+        )
+    for name in ("state_size", "action_size", "num_members", "num_elites"):
+        value = getattr(model, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{where}: {name}={value!r} is invalid; allowed: an int >= 1")
+    if model.num_elites > model.num_members:
+        raise ValueError(
+            f"{where}: num_elites={model.num_elites} is invalid; allowed: at most "
+            f"num_members={model.num_members}"
+        )

@@ -1,0 +1,191 @@
+"""Propagation modes: how N candidates x P particles are laid out on a model's member axis.
+
+Each mode is one small function `layout(obs, actions, M, P, key) -> Layout` in the table
+`MODES`; `propagation.propagate` runs the same horizon scan for all of them:
+
+    x = layout.x0
+    for t in range(H):                                # a lax.scan
+        xm, am = layout.to_members(x, actions_t, aux_t)      # [M, R, S], [M, R, A]
+        step = transition(xm, am)                            # one batched model call
+        x, reward, done = layout.from_members(step, aux_t)   # back to the mode's layout
+
+Rows that ride the same member sit in the same slice, so every step is one stacked-member
+matmul per layer (`[M, R, in] x [M, in, out]`), never M separate calls. A new mode (e.g.
+moment matching) is a new function and one table entry.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+class Layout(NamedTuple):
+    """A mode's arrangement of particles (see the module docstring).
+
+    x0: initial particle states [..., S] in the mode's layout.
+    actions: per-step actions in the mode's layout, leading axis H.
+    aux: per-step extras scanned along with the actions (leading axis H), or None.
+    to_members(x, a_t, aux_t) -> (x [M, R, S], a [M, R, A]).
+    from_members(tree of [M, R, ...], aux_t) -> the same tree in the mode's layout.
+    particle_returns(returns in layout) -> [N, P'] (P' = 1 for expectation).
+    trajectories(states [H, layout..., S]) -> [N, P', H, S].
+    members(member_ids [M]) -> [N, P', H] model index used by each particle at each step.
+    samples_noise: False where the mode propagates mean predictions (no aleatoric sample).
+    """
+
+    x0: jax.Array
+    actions: jax.Array
+    aux: Any
+    to_members: Callable[..., tuple[jax.Array, jax.Array]]
+    from_members: Callable[[Any, Any], Any]
+    particle_returns: Callable[[jax.Array], jax.Array]
+    trajectories: Callable[[jax.Array], jax.Array]
+    members: Callable[[jax.Array], jax.Array]
+    samples_noise: bool = True
+
+
+def _tree(fn: Callable[[jax.Array], jax.Array]) -> Callable[[Any], Any]:
+    return lambda tree: jax.tree_util.tree_map(fn, tree)
+
+
+def expectation(obs: jax.Array, actions: jax.Array, m: int, p: int, key: jax.Array) -> Layout:
+    """One particle per candidate through the members' mean prediction (no sampling)."""
+    del p, key
+    n, h, _ = actions.shape
+
+    def to_members(x, a, aux):  # x [N, S], a [N, A]: every member sees every row
+        return jnp.broadcast_to(x, (m,) + x.shape), jnp.broadcast_to(a, (m,) + a.shape)
+
+    return Layout(
+        x0=jnp.broadcast_to(obs, (n, obs.shape[-1])),
+        actions=jnp.swapaxes(actions, 0, 1),
+        aux=None,
+        to_members=to_members,
+        from_members=lambda tree, aux: _tree(lambda v: v.mean(0))(tree),
+        particle_returns=lambda ret: ret[:, None],
+        trajectories=lambda traj: jnp.swapaxes(traj, 0, 1)[:, None],
+        members=lambda ids: jnp.full((n, 1, h), -1, jnp.int32),
+        samples_noise=False,
+    )
+
+
+def _fixed_groups(n: int, m: int, g: int, size: int):
+    """to/from members for a layout [M, N, G, ...] whose slice e rides member e."""
+
+    def to_members(x, a, aux):  # x [M, N, G, S], a [N, A]
+        ab = jnp.broadcast_to(a[None, :, None], (m, n, g, a.shape[-1]))
+        return x.reshape(m, n * g, size), ab.reshape(m, n * g, -1)
+
+    def from_members(tree, aux):
+        return _tree(lambda v: v.reshape((m, n, g) + v.shape[2:]))(tree)
+
+    return to_members, from_members
+
+
+def tsinf(obs: jax.Array, actions: jax.Array, m: int, p: int, key: jax.Array) -> Layout:
+    """TS-inf: particle e * G + g of every candidate rides member e for the whole horizon."""
+    del key
+    n, h, _ = actions.shape
+    g, size = p // m, obs.shape[-1]
+    to_members, from_members = _fixed_groups(n, m, g, size)
+
+    def members(ids):
+        return jnp.broadcast_to(jnp.repeat(ids, g)[None, :, None], (n, p, h))
+
+    return Layout(
+        x0=jnp.broadcast_to(obs, (m, n, g, size)),
+        actions=jnp.swapaxes(actions, 0, 1),
+        aux=None,
+        to_members=to_members,
+        from_members=from_members,
+        particle_returns=lambda ret: jnp.transpose(ret, (1, 0, 2)).reshape(n, p),
+        trajectories=lambda t: jnp.transpose(t, (2, 1, 3, 0, 4)).reshape(n, p, h, size),
+        members=members,
+    )
+
+
+def ts1(obs: jax.Array, actions: jax.Array, m: int, p: int, key: jax.Array) -> Layout:
+    """TS1: every step a per-candidate permutation puts particle perm[n, j] into slot j, and
+    slot j rides member j // G, so each particle redraws its member every step."""
+    n, h, _ = actions.shape
+    g, size = p // m, obs.shape[-1]
+    # All H per-candidate permutations in one batched sort, outside the horizon loop.
+    perms = jnp.argsort(jax.random.uniform(key, (h, n, p)), axis=-1)
+
+    def to_members(x, a, perm):  # x [N, P, S] in canonical particle order
+        slots = jnp.take_along_axis(x, perm[..., None], axis=1)
+        xm = jnp.transpose(slots.reshape(n, m, g, size), (1, 0, 2, 3)).reshape(m, n * g, size)
+        ab = jnp.broadcast_to(a[None, :, None], (m, n, g, a.shape[-1]))
+        return xm, ab.reshape(m, n * g, -1)
+
+    def from_members(tree, perm):
+        # Inverse permutation by a scatter (cheaper to compile and run than a second sort).
+        rows = jnp.arange(n)[:, None]
+        inv = jnp.zeros_like(perm).at[rows, perm].set(jnp.arange(p, dtype=perm.dtype)[None])
+
+        def back(v):  # [M, N*G, ...] slot layout -> canonical [N, P, ...]
+            rest = v.shape[2:]
+            v = jnp.swapaxes(v.reshape((m, n, g) + rest), 0, 1).reshape((n, p) + rest)
+            return jnp.take_along_axis(v, inv.reshape(inv.shape + (1,) * (v.ndim - 2)), axis=1)
+
+        return _tree(back)(tree)
+
+    def members(ids):
+        inv = jnp.argsort(perms, axis=-1)  # [H, N, P]: slot of each particle at each step
+        return jnp.transpose(ids[inv // g], (1, 2, 0))
+
+    return Layout(
+        x0=jnp.broadcast_to(obs, (n, p, size)),
+        actions=jnp.swapaxes(actions, 0, 1),
+        aux=perms,
+        to_members=to_members,
+        from_members=from_members,
+        particle_returns=lambda ret: ret,
+        trajectories=lambda t: jnp.transpose(t, (1, 2, 0, 3)),
+        members=members,
+    )
+
+
+def random_model(obs: jax.Array, actions: jax.Array, m: int, p: int, key: jax.Array) -> Layout:
+    """Each candidate draws one member for the whole horizon and all its P particles use it.
+    Balanced: a random permutation assigns ceil(N / M) candidates (padded) to each member."""
+    n, h, a_size = actions.shape
+    c = -(-n // m)  # candidates per member (padded)
+    n_pad, size = c * m, obs.shape[-1]
+    order = jax.random.permutation(key, n_pad)  # slot s = e * c + j holds candidate order[s]
+    inv = jnp.argsort(order)
+    padded = jnp.concatenate([actions, jnp.zeros((n_pad - n, h, a_size), actions.dtype)])
+    acts = jnp.transpose(padded[order].reshape(m, c, h, a_size), (2, 0, 1, 3))  # [H, M, c, A]
+
+    def to_members(x, a, aux):  # x [M, c, P, S], a [M, c, A]
+        ab = jnp.broadcast_to(a[:, :, None], (m, c, p, a_size))
+        return x.reshape(m, c * p, size), ab.reshape(m, c * p, a_size)
+
+    def trajectories(t):  # [H, M, c, P, S] -> [N, P, H, S]
+        t = t.reshape(h, n_pad, p, size)[:, inv][:, :n]
+        return jnp.transpose(t, (1, 2, 0, 3))
+
+    return Layout(
+        x0=jnp.broadcast_to(obs, (m, c, p, size)),
+        actions=acts,
+        aux=None,
+        to_members=to_members,
+        from_members=lambda tree, aux: _tree(lambda v: v.reshape((m, c, p) + v.shape[2:]))(tree),
+        particle_returns=lambda ret: ret.reshape(n_pad, p)[inv][:n],
+        trajectories=trajectories,
+        members=lambda ids: jnp.broadcast_to(ids[inv[:n] // c][:, None, None], (n, p, h)),
+    )
+
+
+# mode name -> layout builder (obs [S], actions [N, H, A], members M, particles P, key)
+MODES: dict[str, Callable[..., Layout]] = {
+    "ts1": ts1,
+    "tsinf": tsinf,
+    "expectation": expectation,
+    "random_model": random_model,
+}
+# Modes whose P particles are split evenly over the M members.
+GROUPED_MODES = ("ts1", "tsinf")
