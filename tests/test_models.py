@@ -434,3 +434,30 @@ def test_nonfinite_data_is_reported_and_params_stay_finite():
     with pytest.raises(FloatingPointError, match="NaN"):
         raise_if_nonfinite(m)
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(st.params))
+
+
+def test_learning_rate_is_a_leaf_a_grid_vmaps_with_one_trace():
+    from mbjax.models import set_learning_rate
+
+    cfg = EnsembleConfig(ensemble_size=2, hidden_sizes=(16,), batch_size=32, max_epochs=3,
+                         patience=None, learning_rate=1e-3)
+    model = make_ensemble(cfg, 2, 1)
+    buf = buffer_from(make_pendulum_data(300, seed=3), 300)
+    st = model.init(jax.random.PRNGKey(0))
+    chex.clear_trace_counter()
+    fit = jax.jit(chex.assert_max_traces(model.fit, n=1))
+    lrs = (1e-4, 1e-3, 1e-2)
+    alone = [fit(set_learning_rate(st, lr), buf, jax.random.PRNGKey(1)) for lr in lrs]
+    # A different learning rate changes the fit (it is really used) ...
+    w = [np.asarray(a[0].params["layers"][0]["w"]) for a in alone]
+    assert not np.allclose(w[0], w[2])
+    # ... and a vmapped grid over it equals the points run one at a time.
+    grid = jax.vmap(lambda lr: set_learning_rate(st, lr))(jnp.asarray(lrs))
+    batched, _ = jax.jit(jax.vmap(model.fit, in_axes=(0, None, None)))(
+        grid, buf, jax.random.PRNGKey(1))
+    for i in range(3):
+        np.testing.assert_allclose(batched.params["layers"][0]["w"][i], w[i], rtol=2e-4,
+                                   atol=1e-6)
+    check = EnsembleConfig(learning_rate=1e-3)
+    assert float(model.init(jax.random.PRNGKey(0)).opt_state.hyperparams["learning_rate"]) == (
+        pytest.approx(check.learning_rate))

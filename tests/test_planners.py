@@ -1,9 +1,11 @@
 """Tests for mbjax.planners: optimality on LQR, ground-truth MPC swing-up, iCEM vs CEM, vmap,
-no retrace, bounds, shifting, colored noise and config validation."""
+no retrace, hyperparameters as state leaves (grids by vmap), planning problems, bounds,
+shifting, colored noise and config validation."""
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable, NamedTuple
 
 import chex
 import jax
@@ -110,6 +112,24 @@ def _make(name: str, horizon: int, overrides: dict) -> P.Planner:
     return P.make_planner(name, horizon=horizon, **overrides)
 
 
+# Small planners (horizon 6 by default) for the protocol, hyperparameter and problem tests.
+SMALL = dict(
+    random_shooting=dict(population=64),
+    cem=dict(population=32, num_elites=4, iterations=2),
+    icem=dict(population=32, num_elites=4, iterations=3),
+    mppi=dict(population=32, iterations=2),
+    gradient=dict(num_restarts=3, steps=5),
+    cem_gradient=dict(num_refine=2, steps=3),
+)
+
+
+def _small(name: str, horizon: int = 6) -> P.Planner:
+    if name == "cem_gradient":  # shrink the CEM stage too
+        cem = P.CEMConfig(horizon=horizon, population=32, num_elites=4, iterations=2)
+        return P.make_planner(name, cem=cem, **SMALL[name])
+    return P.make_planner(name, horizon=horizon, **SMALL[name])
+
+
 @pytest.mark.parametrize("name", sorted(LQR_CASES))
 def test_first_action_matches_riccati(name):
     overrides, horizon, tol = LQR_CASES[name]
@@ -134,20 +154,7 @@ def test_first_action_matches_riccati(name):
 @pytest.mark.parametrize("name", sorted(LQR_CASES))
 def test_vmap_equals_per_env_and_no_retrace(name):
     """`plan` vmapped over 3 envs (3 initial states) equals 3 single calls; jit traces once."""
-    horizon = 6
-    small = dict(
-        random_shooting=dict(population=64),
-        cem=dict(population=32, num_elites=4, iterations=2),
-        icem=dict(population=32, num_elites=4, iterations=3),
-        mppi=dict(population=32, iterations=2),
-        gradient=dict(num_restarts=3, steps=5),
-        cem_gradient=dict(num_refine=2, steps=3),
-    )[name]
-    if name == "cem_gradient":  # shrink the CEM stage too
-        cem = P.CEMConfig(horizon=horizon, population=32, num_elites=4, iterations=2)
-        planner = P.make_planner(name, cem=cem, **small)
-    else:
-        planner = _make(name, horizon, small)
+    planner = _small(name)
     chex.clear_trace_counter()  # the counter is keyed by source: reset it per parametrization
 
     @jax.jit
@@ -303,6 +310,140 @@ def test_icem_static_populations_and_trajectory_count():
     assert cfg.trajectories_per_plan == 40 + 32 + 25 + 3 * 3 + 1
     assert P.CEMConfig().trajectories_per_plan == 400 * 5
     assert P.ICEMConfig(iteration_mode="scan").trajectories_per_plan == (40 + 3 + 1) * 3
+
+
+# ------------------------------------------------------------------------- hyperparameter leaves
+
+# (planner, hyperparameter, 3 grid values, config default); the defaults are what init stores.
+HPARAM_GRIDS = [
+    ("cem", "alpha", (0.0, 0.3, 0.8), 0.1),
+    ("icem", "alpha", (0.0, 0.3, 0.8), 0.1),
+    ("icem", "noise_beta", (0.0, 1.0, 3.0), 3.0),
+    ("mppi", "inverse_temperature", (0.5, 5.0, 50.0), 10.0),
+    ("mppi", "noise_std", (0.1, 0.3, 0.9), 0.5),
+    ("gradient", "learning_rate", (0.01, 0.05, 0.3), 0.05),
+    ("cem_gradient", "alpha", (0.0, 0.3, 0.8), 0.1),
+    ("cem_gradient", "learning_rate", (0.001, 0.01, 0.1), 0.01),
+]
+
+
+@pytest.mark.parametrize("name, field, values, default", HPARAM_GRIDS)
+def test_hparams_are_leaves_no_retrace_and_vmap_grid(name, field, values, default):
+    """Numeric hyperparameters live in state.hparams as float32 leaves: a jitted `plan` runs
+    every value with one trace, and a vmap over a grid equals each point run alone."""
+    planner = _small(name)
+    objective = lqr_objective(jnp.asarray(X0, jnp.float32))
+    state = planner.init(1, jax.random.PRNGKey(0))
+    leaf = getattr(state.hparams, field)
+    assert leaf.dtype == jnp.float32 and leaf.shape == ()
+    np.testing.assert_allclose(leaf, default)  # the config value is the default
+    key = jax.random.PRNGKey(1)
+    chex.clear_trace_counter()  # the counter is keyed by source: reset it per parametrization
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def plan(s, k):
+        return planner.plan(s, objective, None, k)
+
+    singles = [plan(P.with_hparams(state, **{field: v}), key) for v in values]
+    plan(P.with_hparams(state, **{field: jnp.float32(values[0])}), key)  # an array: no retrace
+    assert not np.allclose(singles[0][0], singles[-1][0])  # the value is really read
+    for v, (_, new_state, _) in zip(values, singles, strict=True):
+        np.testing.assert_allclose(getattr(new_state.hparams, field), v)  # plan keeps it
+        np.testing.assert_allclose(getattr(planner.shift(new_state, 1).hparams, field), v)
+
+    grid = jax.jit(
+        jax.vmap(lambda v: planner.plan(P.with_hparams(state, **{field: v}), objective, None, key))
+    )
+    actions, states, info = grid(jnp.asarray(values, jnp.float32))
+    assert actions.shape == (3, 6, 1)
+    for i, (a_i, s_i, info_i) in enumerate(singles):
+        np.testing.assert_allclose(actions[i], a_i, atol=1e-5)
+        np.testing.assert_allclose(states.mean[i], s_i.mean, atol=1e-5)
+        np.testing.assert_allclose(info["best_return"][i], info_i["best_return"], rtol=1e-5)
+
+
+def test_with_hparams_rejects_unknown_fields_and_unvmapped_batches():
+    planner = _small("cem")
+    state = planner.init(1, jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match=r"unknown hyperparameter.*'beta'.*allowed: \['alpha'\]"):
+        P.with_hparams(state, beta=0.5)
+    batched = P.with_hparams(state, alpha=jnp.array([0.1, 0.2]))  # a grid needs vmap
+    with pytest.raises(ValueError, match=r"hparams\.alpha has shape \(2,\).*vmap"):
+        planner.plan(batched, lambda a: -jnp.sum(a**2, axis=(1, 2)), None, jax.random.PRNGKey(1))
+    assert _small("random_shooting").init(1, jax.random.PRNGKey(0)).hparams is None
+
+
+def _static_beta_colored_noise(key, beta: float, shape):
+    """The pre-refactor colored noise: amplitudes from a static beta, in float64 numpy."""
+    horizon = shape[-2]
+    batch = shape[:-2] + shape[-1:]
+    freqs = np.fft.rfftfreq(horizon)
+    freqs[0] = 1.0 / horizon
+    amp = freqs ** (-beta / 2.0)
+    real_only = np.zeros(freqs.shape, bool)
+    real_only[0] = True
+    if horizon % 2 == 0:
+        real_only[-1] = True
+    real_scale = np.where(real_only, np.sqrt(2.0), 1.0) * amp
+    imag_scale = np.where(real_only, 0.0, 1.0) * amp
+    weight = np.where(real_only, 2.0, 4.0) * amp**2
+    if horizon == 1:
+        weight, real_scale = np.array([1.0]), np.array([1.0])
+    norm = np.sqrt(weight.sum()) / (horizon if horizon > 1 else 1)
+    k_re, k_im = jax.random.split(key)
+    f = len(freqs)
+    re = jax.random.normal(k_re, batch + (f,)) * jnp.asarray(real_scale, jnp.float32)
+    im = jax.random.normal(k_im, batch + (f,)) * jnp.asarray(imag_scale, jnp.float32)
+    y = jnp.fft.irfft(re + 1j * im, n=horizon, axis=-1) / norm
+    return jnp.swapaxes(y, -1, -2)
+
+
+def test_colored_noise_with_traced_beta_equals_static_beta():
+    key = jax.random.PRNGKey(7)
+    chex.clear_trace_counter()
+    for horizon in (1, 7, 30):
+        shape = (16, horizon, 2)
+
+        @jax.jit
+        @chex.assert_max_traces(n=1)  # one trace per shape, whatever beta
+        def traced(beta, shape=shape):
+            return P.colored_noise(key, beta, shape)
+
+        for beta in (0.0, 0.25, 2.0, 3.0):
+            expected = _static_beta_colored_noise(key, beta, shape)
+            np.testing.assert_allclose(traced(jnp.float32(beta)), expected, rtol=1e-5, atol=1e-5)
+            # A Python beta (eager) gives the same numbers too.
+            np.testing.assert_allclose(P.colored_noise(key, beta, shape), expected, atol=1e-5)
+        chex.clear_trace_counter()
+
+
+# ----------------------------------------------------------------------------- planning problems
+
+
+class TinyProblem(NamedTuple):
+    """Stands in for mbjax's PlanningProblem: planners only read `.objective`."""
+
+    objective: Callable[[jax.Array], jax.Array]
+    x0: jax.Array
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_plan_accepts_objective_or_problem(name):
+    x0 = jnp.asarray(X0, jnp.float32)
+    planner = _small(name)
+    state = planner.init(1, jax.random.PRNGKey(0))
+    key = jax.random.PRNGKey(1)
+    problem = TinyProblem(objective=lqr_objective(x0), x0=x0)
+    from_problem = jax.jit(lambda s, k: planner.plan(s, problem, None, k))(state, key)
+    from_callable = jax.jit(lambda s, k: planner.plan(s, lqr_objective(x0), None, k))(state, key)
+    np.testing.assert_allclose(from_problem[0], from_callable[0], atol=1e-6)
+    np.testing.assert_allclose(
+        from_problem[2]["best_return"], from_callable[2]["best_return"], rtol=1e-6
+    )
+    assert P.objective_of(problem) is problem.objective
+    with pytest.raises(ValueError, match="problem=.*allowed: an objective callable"):
+        planner.plan(state, 3.0, None, key)
 
 
 # ----------------------------------------------------------------------------- ground-truth MPC

@@ -5,8 +5,19 @@ Every planner is a `Planner(init, plan, shift)` bundle (protocol in `mbjax.plann
 
     planner = make_planner("cem", horizon=15)            # or make_cem(CEMConfig(horizon=15))
     state = planner.init(action_size, key)
-    actions, state, info = planner.plan(state, objective, obs, key)   # actions: [H, A]
+    actions, state, info = planner.plan(state, problem, obs, key)     # actions: [H, A]
     state = planner.shift(state, 1)                                   # after executing 1 action
+
+`problem` is an objective callable or an object with an `.objective` attribute (e.g. a
+`PlanningProblem`); see `objective_of`.
+
+Numeric hyperparameters (CEM/iCEM `alpha`, iCEM `noise_beta`, MPPI `inverse_temperature` and
+`noise_std`, gradient `learning_rate`) live in `state.hparams` as float32 leaves: changing them
+does not retrace a jitted `plan`, and a grid over them is a vmap:
+
+    alphas = jnp.array([0.05, 0.1, 0.2])
+    grid = jax.vmap(lambda a: planner.plan(with_hparams(state, alpha=a), problem, obs, key))
+    actions, states, info = grid(alphas)                             # actions: [3, H, A]
 
 Planners know nothing about models or environments: `mbjax.rollout` builds objectives.
 """
@@ -15,16 +26,26 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from mbjax.planners.base import Objective, Planner, PlannerState, replace_config
-from mbjax.planners.cem import CEMConfig, make_cem
+from mbjax.planners.base import (
+    Objective,
+    Planner,
+    PlannerState,
+    Problem,
+    objective_of,
+    replace_config,
+    with_hparams,
+)
+from mbjax.planners.cem import CEMConfig, CEMHParams, make_cem
 from mbjax.planners.gradient import (
     CEMGradientConfig,
+    CEMGradientHParams,
     GradientConfig,
+    GradientHParams,
     make_cem_gradient,
     make_gradient,
 )
-from mbjax.planners.icem import ICEMConfig, ICEMState, make_icem
-from mbjax.planners.mppi import MPPIConfig, make_mppi
+from mbjax.planners.icem import ICEMConfig, ICEMHParams, ICEMState, make_icem
+from mbjax.planners.mppi import MPPIConfig, MPPIHParams, make_mppi
 from mbjax.planners.noise import colored_noise
 from mbjax.planners.shooting import ShootingConfig, make_shooting
 
@@ -65,14 +86,20 @@ def make_planner(name: str, config: Any = None, **overrides: Any) -> Planner:
 __all__ = [
     "CEMConfig",
     "CEMGradientConfig",
+    "CEMGradientHParams",
+    "CEMHParams",
     "GradientConfig",
+    "GradientHParams",
     "ICEMConfig",
+    "ICEMHParams",
     "ICEMState",
     "MPPIConfig",
+    "MPPIHParams",
     "Objective",
     "PLANNERS",
     "Planner",
     "PlannerState",
+    "Problem",
     "ShootingConfig",
     "colored_noise",
     "make_cem",
@@ -82,5 +109,7 @@ __all__ = [
     "make_mppi",
     "make_planner",
     "make_shooting",
+    "objective_of",
     "planner_config",
+    "with_hparams",
 ]

@@ -3,16 +3,37 @@
 A planner is `Planner(init, plan, shift)`:
 
 - `init(action_size, key) -> state`: the initial warm start (mean [H, A] = 0, std [H, A] =
-  `config.init_std`, plus per-planner extras). The horizon H is static config.
-- `plan(state, objective, obs, key) -> (actions [H, A], state, info)`: optimise an action sequence.
-  `objective(actions: [N, H, A]) -> returns: [N]` (higher is better; `[N, H]` per-step rewards are
-  also accepted and summed over H, MPPI can use them for per-step weights). `obs` is passed through
-  for planners that want it and is unused by the planners here. The returned `state` holds the
-  solution of THIS call, aligned with the returned `actions` (not yet shifted).
+  `config.init_std`, plus per-planner extras) and the planner's numeric hyperparameters
+  `state.hparams` (see below). The horizon H is static config.
+- `plan(state, problem, obs, key) -> (actions [H, A], state, info)`: optimise an action sequence.
+  `problem` is either an objective callable `objective(actions: [N, H, A]) -> returns: [N]`
+  (higher is better; `[N, H]` per-step rewards are also accepted and summed over H, MPPI can use
+  them for per-step weights) or any object with such an `.objective` attribute (e.g. a
+  `PlanningProblem`, which also carries dynamics for model-based planners); `objective_of`
+  tells them apart. `obs` is passed through for planners that want it and is unused by the
+  planners here. The returned `state` holds the solution of THIS call, aligned with the
+  returned `actions` (not yet shifted).
 - `shift(state, steps) -> state`: advance the warm start after `steps` actions were executed:
   `mean[t] <- mean[t + steps]`, the last `steps` entries refilled with the initial mean/std. MPC
   that replans every step calls `shift(state, 1)`; one that executes `k` actions per plan calls
   `shift(state, k)`. `steps` may be a traced integer (it is applied with a gather, not a slice).
+  `state.hparams` is kept as is.
+
+Hyperparameters as leaves. Numeric hyperparameters (CEM's `alpha`, MPPI's `inverse_temperature`,
+...) are float32 scalars in `state.hparams`, a small `flax.struct.dataclass` that `init` fills
+from the config (the config values are the defaults); `plan` reads them from the state and
+`shift` keeps them. Changing them therefore never retraces a jitted `plan`, and a grid over them
+is a `vmap`: build the states, replace the hparams by a batch, vmap `plan`:
+
+    state = planner.init(action_size, key)
+    states = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (3,) + x.shape), state)
+    states = with_hparams(states, alpha=jnp.array([0.05, 0.1, 0.2]))    # hparams.alpha: [3]
+    plan_grid = jax.vmap(lambda s: planner.plan(s, problem, obs, key))   # problem/obs/key shared
+    actions, states, info = plan_grid(states)                            # actions: [3, H, A]
+
+or, from one state, `jax.vmap(lambda a: planner.plan(with_hparams(state, alpha=a), ...))(alphas)`.
+Values set this way are not validated (they may be traced): the config checks its defaults only.
+Structural choices (horizon, population, iterations, sampling mode, ...) stay static config.
 
 `info` is a dict of small arrays; every planner reports `best_return` (the best total return it
 evaluated); sampling planners add per-iteration arrays [I] such as `elite_return` (mean return of
@@ -35,7 +56,11 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from mbjax import validation
+
 Objective = Callable[[jax.Array], jax.Array]
+# An objective, or an object with an `.objective` attribute (e.g. mbjax's PlanningProblem).
+Problem = Any
 ACTION_LOW = -1.0
 ACTION_HIGH = 1.0
 
@@ -46,79 +71,90 @@ class PlannerState:
 
     mean: [H, A] the action sequence the next `plan` starts from (after `shift`).
     std: [H, A] the sampling std the next `plan` starts from.
+    hparams: the planner's numeric hyperparameters, float32 scalars [] (a per-planner
+      `flax.struct.dataclass`; None for planners without any).
     """
 
     mean: jax.Array
     std: jax.Array
+    hparams: Any = None
 
 
 class Planner(NamedTuple):
     """Function bundle returned by every `make_<planner>(config)`; see the module docstring."""
 
     init: Callable[[int, jax.Array], Any]
-    plan: Callable[[Any, Objective, Any, jax.Array], tuple[jax.Array, Any, dict]]
+    plan: Callable[[Any, Problem, Any, jax.Array], tuple[jax.Array, Any, dict]]
     shift: Callable[[Any, Any], Any]
+
+
+def objective_of(problem: Problem) -> Objective:
+    """The objective `actions [N, H, A] -> returns [N] or [N, H]` of a planning problem.
+
+    `problem` is an objective callable or an object with an `.objective` attribute (duck-typed,
+    so planners need not import `mbjax.rollout`). The attribute wins: a callable problem object
+    that also has `.objective` is planned through `.objective`.
+    """
+    objective = getattr(problem, "objective", problem)
+    if not callable(objective):
+        raise validation.invalid(
+            "problem", problem, "an objective callable or an object with a callable `.objective`"
+        )
+    return objective
+
+
+# ----------------------------------------------------------------------------- hyperparameters
+
+
+def float_leaves(tree: Any) -> Any:
+    """`tree` with every leaf a float32 array (Python numbers -> [] arrays).
+
+    One dtype for every value keeps jit from retracing when a Python float (weakly typed) is
+    later replaced by a float32 array or the other way round.
+    """
+    return jax.tree_util.tree_map(lambda v: jnp.asarray(v, jnp.float32), tree)
+
+
+def with_hparams(state: Any, **values: Any) -> Any:
+    """`state` with the named `state.hparams` fields replaced by float32 `values`.
+
+    Values may be traced or batched (e.g. alphas [G] for a grid over batched states [G, ...]).
+    """
+    hparams = state.hparams
+    names = {f.name for f in dataclasses.fields(hparams)} if hparams is not None else set()
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(
+            f"unknown hyperparameter(s) {unknown} for {type(hparams).__name__}; "
+            f"allowed: {sorted(names)}"
+        )
+    return state.replace(hparams=hparams.replace(**float_leaves(values)))
 
 
 # ----------------------------------------------------------------------------- validation helpers
 
 
-def check_positive_int(config: Any, name: str) -> None:
-    value = getattr(config, name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"{type(config).__name__}.{name}={value!r} is invalid: allowed is an int >= 1"
-        )
-
-
-def check_range(
-    config: Any,
-    name: str,
-    low: float,
-    high: float,
-    *,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> None:
-    value = getattr(config, name)
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ok:
-        ok = (value > low if low_open else value >= low) and (
-            value < high if high_open else value <= high
-        )
-    if not ok:
-        lb = "(" if low_open else "["
-        rb = ")" if high_open else "]"
-        raise ValueError(
-            f"{type(config).__name__}.{name}={value!r} is invalid: allowed is a number in "
-            f"{lb}{low}, {high}{rb}"
-        )
-
-
-def check_choice(config: Any, name: str, allowed: tuple[str, ...]) -> None:
-    value = getattr(config, name)
-    if value not in allowed:
-        raise ValueError(
-            f"{type(config).__name__}.{name}={value!r} is invalid: allowed are {list(allowed)}"
-        )
-
-
-def check_bool(config: Any, name: str) -> None:
-    value = getattr(config, name)
-    if not isinstance(value, bool):
-        raise ValueError(f"{type(config).__name__}.{name}={value!r} is invalid: allowed is a bool")
-
-
-def check_std_bounds(config: Any) -> None:
-    """init_std must lie in [min_std, max_std]; min_std > 0 keeps truncated sampling finite."""
-    check_range(config, "min_std", 0.0, float("inf"), low_open=True, high_open=True)
-    check_range(config, "max_std", 0.0, float("inf"), low_open=True, high_open=True)
-    check_range(config, "init_std", 0.0, float("inf"), low_open=True, high_open=True)
+def validate_std_bounds(config: Any) -> None:
+    """min_std, max_std, init_std > 0 with min_std <= init_std <= max_std; min_std > 0 keeps
+    truncated sampling finite."""
+    for name in ("min_std", "max_std", "init_std"):
+        validation.field_float(config, name, 0.0, lo_open=True)
     if not config.min_std <= config.init_std <= config.max_std:
-        raise ValueError(
-            f"{type(config).__name__}: need min_std <= init_std <= max_std, got "
-            f"min_std={config.min_std}, init_std={config.init_std}, max_std={config.max_std}"
+        raise validation.field_error(
+            config, "init_std", f"a number in [min_std={config.min_std}, max_std={config.max_std}]"
         )
+
+
+def validate_elite_sampler(config: Any) -> None:
+    """The fields CEM and iCEM share: sizes, num_elites <= population, alpha, std bounds."""
+    for name in ("horizon", "population", "num_elites", "iterations"):
+        validation.field_int(config, name)
+    if config.num_elites > config.population:
+        raise validation.field_error(
+            config, "num_elites", f"an int in [1, population={config.population}]"
+        )
+    validation.field_float(config, "alpha", 0.0, 1.0, hi_open=True)
+    validate_std_bounds(config)
 
 
 def replace_config(config: Any, **overrides: Any) -> Any:
@@ -135,14 +171,33 @@ def replace_config(config: Any, **overrides: Any) -> Any:
 # ----------------------------------------------------------------------------- runtime helpers
 
 
-def init_state(horizon: int, action_size: int, init_std: float) -> PlannerState:
-    """Zero mean (the middle of [-1, 1]) and `init_std` everywhere: mean/std [H, A]."""
-    if isinstance(action_size, bool) or not isinstance(action_size, int) or action_size < 1:
-        raise ValueError(f"action_size={action_size!r} is invalid: allowed is an int >= 1")
+def init_state(
+    horizon: int, action_size: int, init_std: float, hparams: Any = None
+) -> PlannerState:
+    """Zero mean (the middle of [-1, 1]) and `init_std` everywhere: mean/std [H, A]; `hparams`
+    become float32 leaves."""
+    validation.check_int("action_size", action_size)
     return PlannerState(
         mean=jnp.zeros((horizon, action_size), jnp.float32),
         std=jnp.full((horizon, action_size), init_std, jnp.float32),
+        hparams=float_leaves(hparams),
     )
+
+
+def make_init(
+    horizon: int, init_std: float, hparams: Any = None
+) -> Callable[[int, jax.Array], PlannerState]:
+    """`init` for planners whose state is a plain `PlannerState` (the key is unused).
+
+    hparams: the config's values (Python floats) in the planner's hyperparameter dataclass;
+    converted to arrays at `init` time, not at build time.
+    """
+
+    def init(action_size: int, key: jax.Array) -> PlannerState:
+        del key
+        return init_state(horizon, action_size, init_std, hparams)
+
+    return init
 
 
 def shift_sequence(x: jax.Array, steps: Any, fill: Any) -> jax.Array:
@@ -157,10 +212,11 @@ def shift_sequence(x: jax.Array, steps: Any, fill: Any) -> jax.Array:
     return jnp.where(valid, shifted, jnp.asarray(fill, x.dtype))
 
 
-def make_state_shift(init_std: float) -> Callable[[PlannerState, Any], PlannerState]:
-    """`shift` for planners whose state is a plain `PlannerState`."""
+def make_state_shift(init_std: float) -> Callable[[Any, Any], Any]:
+    """`shift` of mean/std [H, A] for any state with those fields (`hparams` and other fields are
+    kept as they are)."""
 
-    def shift(state: PlannerState, steps: Any) -> PlannerState:
+    def shift(state: Any, steps: Any) -> Any:
         return state.replace(
             mean=shift_sequence(state.mean, steps, 0.0),
             std=shift_sequence(state.std, steps, init_std),
@@ -197,12 +253,34 @@ def clip_actions(x: jax.Array) -> jax.Array:
     return jnp.clip(x, ACTION_LOW, ACTION_HIGH)
 
 
-def check_state(state: PlannerState, horizon: int) -> None:
+def check_state(state: Any, horizon: int) -> None:
+    """Static shape checks at trace time: mean [H, A] and scalar hyperparameters."""
+    hint = "vmap `plan` over the batch axis instead of passing batched states"
     if state.mean.ndim != 2 or state.mean.shape[0] != horizon:
         raise ValueError(
-            f"planner state mean has shape {state.mean.shape}: expected [H={horizon}, A]; "
-            "vmap `plan` over the batch axis instead of passing batched states"
+            f"planner state mean has shape {state.mean.shape}: expected [H={horizon}, A]; {hint}"
         )
+    for path, leaf in jax.tree_util.tree_leaves_with_path(state.hparams):
+        if jnp.ndim(leaf) != 0:
+            raise ValueError(
+                f"planner hyperparameter hparams{jax.tree_util.keystr(path)} has shape "
+                f"{jnp.shape(leaf)}: expected a scalar []; {hint}"
+            )
+
+
+def warm_mean(state: Any, horizon: int) -> jax.Array:
+    """The checked warm start every `plan` begins from: `state.mean` [H, A] clipped to bounds
+    (a user-edited or shifted mean may lie outside them)."""
+    check_state(state, horizon)
+    return clip_actions(state.mean)
+
+
+def update_best(
+    best_actions: jax.Array, best_return: jax.Array, actions: jax.Array, ret: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """Keep (actions [H, A], ret []) if it beats (best_actions, best_return); ties keep the old."""
+    better = ret > best_return
+    return jnp.where(better, actions, best_actions), jnp.where(better, ret, best_return)
 
 
 def sample_gaussian(

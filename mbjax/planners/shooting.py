@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from mbjax import validation
 from mbjax.planners import base
 
 
@@ -26,9 +27,9 @@ class ShootingConfig:
     include_warm_start: bool = True
 
     def __post_init__(self) -> None:
-        base.check_positive_int(self, "horizon")
-        base.check_positive_int(self, "population")
-        base.check_bool(self, "include_warm_start")
+        validation.field_int(self, "horizon")
+        validation.field_int(self, "population")
+        validation.field_bool(self, "include_warm_start")
 
     @property
     def trajectories_per_plan(self) -> int:
@@ -36,27 +37,22 @@ class ShootingConfig:
 
 
 def make_shooting(config: ShootingConfig) -> base.Planner:
-    """Random shooting planner; state is a `PlannerState` (std unused, kept for the protocol)."""
+    """Random shooting planner; state is a `PlannerState` (std unused, kept for the protocol;
+    no numeric hyperparameters: hparams is None)."""
     cfg = config
     init_std = 1.0  # the std of nothing: uniform sampling ignores it
 
-    def init(action_size: int, key: jax.Array) -> base.PlannerState:
-        del key
-        return base.init_state(cfg.horizon, action_size, init_std)
-
     def plan(
-        state: base.PlannerState, objective: base.Objective, obs: Any, key: jax.Array
+        state: base.PlannerState, problem: base.Problem, obs: Any, key: jax.Array
     ) -> tuple[jax.Array, base.PlannerState, dict]:
         """state: mean/std [H, A]; returns (actions [H, A], state (mean = solution), info)."""
         del obs
-        base.check_state(state, cfg.horizon)
-        shape = (cfg.population,) + state.mean.shape
-        candidates = jax.random.uniform(
-            key, shape, state.mean.dtype, base.ACTION_LOW, base.ACTION_HIGH
-        )
+        warm = base.warm_mean(state, cfg.horizon)
+        shape = (cfg.population,) + warm.shape
+        candidates = jax.random.uniform(key, shape, warm.dtype, base.ACTION_LOW, base.ACTION_HIGH)
         if cfg.include_warm_start:
-            candidates = candidates.at[0].set(base.clip_actions(state.mean))
-        returns = base.evaluate(objective, candidates)
+            candidates = candidates.at[0].set(warm)
+        returns = base.evaluate(base.objective_of(problem), candidates)
         best = jnp.argmax(returns)
         actions = candidates[best]
         info = {
@@ -65,4 +61,5 @@ def make_shooting(config: ShootingConfig) -> base.Planner:
         }
         return actions, state.replace(mean=actions), info
 
+    init = base.make_init(cfg.horizon, init_std)
     return base.Planner(init=init, plan=plan, shift=base.make_state_shift(init_std))
