@@ -3,27 +3,20 @@ termination rule, row identity, and a model written against the protocol alone."
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from docs_examples import load_example
 
 from mbjax.models import EnsembleConfig, check_model, make_ensemble
-from mbjax.rollout import imagine, make_model_problem, make_model_transition
-from mbjax.rollout import PropagationConfig, propagate
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def load_example(name):
-    path = os.path.join(ROOT, "docs", "examples", f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"docs_example_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from mbjax.rollout import (
+    PropagationConfig,
+    imagine,
+    make_model_problem,
+    make_model_transition,
+    propagate,
+)
 
 
 def linear_model(s=3, a=2, dtype=jnp.float32, sigma=0.0):
