@@ -3,11 +3,12 @@
     python -m benchmarks.learning_mbpo --envs=brax/inverted_pendulum --seeds=3 --preset=cpu \
         --out=benchmarks/results/learning_mbpo.json
 
-For every env: `jax.jit(jax.vmap(mbpo.make_train(config)))(keys)` runs all seeds as one program
-(compile timed apart from the run), once for MBPO and once for `mbpo.sac_alone(config)` (same
-loop, budget and SAC settings; no model, real_ratio 1). Writes the per-epoch evaluation returns
-(mean / min / max over seeds and per seed) to --out and one PNG per env next to it. A results
-file that already exists is updated env by env, so envs can be run in separate invocations.
+For every env: `jax.jit(jax.vmap(make_train(config)))(keys)` runs all seeds as one program
+(compile timed apart from the run), once for MBPO and once for SAC alone (`sac.make_train` on
+`mbpo.sac_alone(config)`: the same SAC loop, budget and SAC settings without the model).
+Writes the per-epoch evaluation returns (mean / min / max over seeds and per seed) to --out and
+one PNG per env next to it. A results file that already exists is updated env by env, so envs
+can be run in separate invocations.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import dataclasses
 import json
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -37,11 +38,10 @@ flags.DEFINE_integer("num_epochs", None, "Override the preset's number of epochs
 TARGETS = {"brax/inverted_pendulum": (900.0, 10_000)}
 
 
-def _curve(config: Any, seeds: int) -> dict[str, Any]:
-    """Runs `seeds` seeds of `config` as one vmapped program; per-epoch returns and timings."""
-    from mbjax.agents import mbpo
-
-    train = jax.vmap(mbpo.make_train(config))
+def _curve(make_train: Callable[[Any], Callable], config: Any, seeds: int) -> dict[str, Any]:
+    """Runs `seeds` seeds of `make_train(config)` as one vmapped program; per-epoch returns and
+    timings."""
+    train = jax.vmap(make_train(config))
     keys = jnp.stack([jax.random.PRNGKey(s) for s in range(seeds)])
     t0 = time.perf_counter()
     compiled = jax.jit(train).lower(keys).compile()
@@ -102,7 +102,7 @@ def main(argv: list[str]) -> None:
     del argv
     if FLAGS.seeds < 1:
         raise ValueError(f"--seeds={FLAGS.seeds} must be >= 1")
-    from mbjax.agents import mbpo
+    from mbjax.agents import mbpo, sac
     from mbjax.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
@@ -117,13 +117,13 @@ def main(argv: list[str]) -> None:
         config = mbpo.preset(env, FLAGS.preset)
         if FLAGS.num_epochs is not None:
             config = dataclasses.replace(config, num_epochs=FLAGS.num_epochs)
-        runs = {"mbpo": config}
+        runs = {"mbpo": (mbpo.make_train, config)}
         if FLAGS.sac_alone:
-            runs["sac_alone"] = mbpo.sac_alone(config)
+            runs["sac_alone"] = (sac.make_train, mbpo.sac_alone(config))
         results = {}
-        for name, cfg in runs.items():
+        for name, (make_train, cfg) in runs.items():
             print(f"{env} {name}: {FLAGS.seeds} seeds, {cfg.total_env_steps} env steps", flush=True)
-            results[name] = _curve(cfg, FLAGS.seeds)
+            results[name] = _curve(make_train, cfg, FLAGS.seeds)
             r = results[name]
             print(f"  final mean {r['final_return_mean']:.1f}  "
                   f"best mean {r['best_return_mean']:.1f}  compile {r['compile_s']:.0f} s  "

@@ -10,7 +10,7 @@ plain call; B > 1: `vmap` over obs, planner state and key), with a PETS-style ob
 depend on the weights). Compile time (`jit(...).lower(...).compile()`) is reported apart from the
 steady-state time per call (median, after one warm-up call).
 
-Counting (DESIGN.md §5): one model-step = one member, one particle, one horizon step. A plan's
+Counting: one model-step = one member, one particle, one horizon step. A plan's
 model-steps are counted analytically from what the planner evaluates: sequences per objective
 call N (CEM/MPPI: the population, every iteration; iCEM: its shrinking populations + kept elites
 + the mean; gradient planners: one forward per Adam step + a final one), x particles P x horizon

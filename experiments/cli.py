@@ -31,17 +31,29 @@ def fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
-def build_config(algo_module: Any, env: str, preset: str, overrides: dict[str, str]) -> Any:
-    """The preset config for `env` with the command-line overrides applied (planner first)."""
+def build_config(algorithm: Any, env: str, preset: str, overrides: dict[str, str]) -> Any:
+    """The preset config of `algorithm` (an `Algorithm` record) for `env` with the
+    command-line overrides applied (selector fields such as `planner` first, see
+    `mbjax.configs`)."""
     from mbjax import configs
 
-    config = algo_module.preset(env, preset)
-    overrides = dict(overrides)
-    # Switching planners resets the planner's config, so it must happen before its fields.
-    if "planner" in overrides and hasattr(algo_module, "with_planner"):
-        config = algo_module.with_planner(config, overrides.pop("planner"))
+    config = algorithm.preset(env, preset)
     config = configs.apply_overrides(config, overrides)
     return dataclasses.replace(config, env=env)
+
+
+def algo_help() -> str:
+    """`--algo` help: the registered algorithm names (importing no learner)."""
+    from mbjax import agents
+
+    return f"Algorithm: one of {', '.join(agents.names())}."
+
+
+def progress(algorithm: Any, total: int, desc: str, quiet: bool) -> Any:
+    """A progress bar over `total` iterations, counted in the algorithm's `iteration_unit`."""
+    from mbjax.logging import progress_bar
+
+    return progress_bar(total, desc, disable=quiet, unit=algorithm.iteration_unit)
 
 
 def run_guarded(main: Callable[[], None]) -> None:

@@ -1,14 +1,16 @@
 """A seed sweep as one vmapped program sharded over all local devices.
 
 `python -m experiments.sweep --algo=pets --env=cartpole_swingup --seeds=8`
-Each episode is one compiled call of the vmapped episode function over all seeds, with the seed
-axis sharded across `jax.local_devices()` (jax.sharding), so a progress bar can follow episodes.
+Each iteration (an episode for PETS, an epoch for MBPO) is one compiled call of the vmapped
+iteration function over all seeds, with the seed axis sharded across `jax.local_devices()`
+(jax.sharding), so a progress bar can follow iterations.
 Writes seed_<s>/metrics.jsonl per seed, config.json, summary.json and curve.png (mean/min/max).
 With 4 forced CPU devices: XLA_FLAGS=--xla_force_host_platform_device_count=4.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 
 from absl import flags
@@ -16,20 +18,21 @@ from absl import flags
 from experiments import cli
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("algo", "pets", "Algorithm: pets or mbpo.")
+flags.DEFINE_string("algo", "pets", cli.algo_help())
 flags.DEFINE_string("env", "cartpole_swingup", "Environment name (see mbjax.envs.names()).")
 flags.DEFINE_string("preset", "cpu", "Config preset: cpu, paper or test.")
 flags.DEFINE_integer("seeds", 4, "Number of seeds (seed_start, seed_start+1, ...).")
 flags.DEFINE_integer("seed_start", 0, "First seed.")
 flags.DEFINE_string("output_dir", None, "Sweep directory (default runs/sweep_<algo>_<env>).")
-flags.DEFINE_bool("quiet", False, "No progress bar or per-episode lines.")
+flags.DEFINE_bool("quiet", False, "No progress bar or per-iteration lines.")
+
 
 def run(overrides: dict[str, str]) -> None:
     import numpy as np
 
     from mbjax import agents, configs, envs
     from mbjax.agents.program import run_sweep
-    from mbjax.logging import MetricsWriter, plot_curve, progress_bar, write_json_atomic
+    from mbjax.logging import MetricsWriter, plot_curve, write_json_atomic
 
     algo = agents.get(FLAGS.algo)
     envs.check_name(FLAGS.env)
@@ -49,22 +52,26 @@ def run(overrides: dict[str, str]) -> None:
     writers = {s: MetricsWriter(os.path.join(out, f"seed_{s}", "metrics.jsonl")) for s in seeds}
     for w in writers.values():
         w.rewrite([])
-    bar = progress_bar(config.num_episodes, f"sweep {FLAGS.algo} {FLAGS.env}", disable=FLAGS.quiet)
+    program = algo.make_program(config)
+    bar = cli.progress(algo, program.num_iterations, f"sweep {FLAGS.algo} {FLAGS.env}",
+                       FLAGS.quiet)
+    iterations = itertools.count()  # records need not name their iteration, so count here
 
     def progress(per_seed_records):
+        iteration = next(iterations)
         returns = []
         for s, record in zip(seeds, per_seed_records, strict=True):
             writers[s].write(record)
             returns.append(record["episode_return"])
         bar.update(1)
         if not FLAGS.quiet:
-            r = per_seed_records[0]
             bar.write(
-                f"episode={r['episode']}  env_steps={r['env_steps']}  return mean="
-                f"{np.mean(returns):.2f} min={np.min(returns):.2f} max={np.max(returns):.2f}"
+                f"{algo.iteration_unit}={iteration}  env_steps={per_seed_records[0]['env_steps']}"
+                f"  return mean={np.mean(returns):.2f} min={np.min(returns):.2f} "
+                f"max={np.max(returns):.2f}"
             )
 
-    _, records, info = run_sweep(algo.make_program(config), seeds, progress_fn=progress)
+    _, records, info = run_sweep(program, seeds, progress_fn=progress)
     bar.close()
     returns = np.array([[r["episode_return"] for r in recs] for recs in records])
     steps = [r["env_steps"] for r in records[0]]

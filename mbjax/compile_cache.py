@@ -1,4 +1,4 @@
-"""Persistent XLA compilation cache: compile time is user time (DESIGN.md §5)."""
+"""Persistent XLA compilation cache: compile time is user time (a second run of the same configuration starts in seconds)."""
 
 from __future__ import annotations
 

@@ -2,6 +2,19 @@
 
 Every agent's `Config` is a (possibly nested) frozen dataclass. The CLI turns
 `--config.model.hidden_sizes=200,200` into `override(config, "model.hidden_sizes", "200,200")`.
+
+A field may *select the type* of another field, e.g. PETS' `planner` selects which config class
+`planner_config` holds. Declare it with `selector`:
+
+    planner: str = configs.selector("planner_config", default_for=planners.planner_config,
+                                    default="cem")
+    planner_config: Any = None
+
+Then `apply_overrides(config, {"planner": "icem", "planner_config.horizon": "20"})` switches the
+planner first, replaces `planner_config` by `default_for("icem")` (the new planner's defaults:
+the old planner's settings do not fit the new type), and only then applies the
+`planner_config.*` overrides to it. Setting the selector to its current value keeps the
+dependent field as it is. `from_dict` uses the same declaration to rebuild the dependent field.
 """
 
 from __future__ import annotations
@@ -11,7 +24,10 @@ import difflib
 import json
 import types
 import typing
-from typing import Any, Union
+from typing import Any, Callable, Union
+
+# Field metadata key of a selector: (dependent field name, default_for(selector value) -> value).
+_SELECTS = "mbjax.selects"
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -21,6 +37,23 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 def _field_types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
+
+
+def selector(
+    dependent: str, *, default_for: Callable[[Any], Any], default: Any = dataclasses.MISSING
+) -> Any:
+    """A dataclass field whose value selects the type of field `dependent` (see module docstring).
+
+    default_for(value) returns the dependent field's value to use after switching the selector to
+    `value` (e.g. that planner's default config); it raises ValueError for an unknown value.
+    """
+    return dataclasses.field(default=default, metadata={_SELECTS: (dependent, default_for)})
+
+
+def selectors(config_or_class: Any) -> dict[str, tuple[str, Callable[[Any], Any]]]:
+    """The selector fields of a dataclass: {selector: (dependent, default_for)}."""
+    return {f.name: f.metadata[_SELECTS] for f in dataclasses.fields(config_or_class)
+            if _SELECTS in f.metadata}
 
 
 def _parse_scalar(text: str, typ: Any, path: str) -> Any:
@@ -85,44 +118,82 @@ def apply_overrides(config: Any, overrides: dict[str, str]) -> Any:
             node = node.setdefault(head, {})
             if not isinstance(node, dict):
                 raise ValueError(f"config field {head!r} is set and also given sub-fields")
+        if isinstance(node.get(last), dict):
+            raise ValueError(f"config field {path!r} is set and also given sub-fields")
         node[last] = text
     return _apply_tree(config, tree, prefix="")
 
 
-def _apply_tree(config: Any, tree: dict[str, Any], prefix: str) -> Any:
-    fields = {f.name: f for f in dataclasses.fields(config)}
-    hints = _field_types(type(config))
+def _unknown_field(config: Any, head: str, path: str) -> ValueError:
+    fields = [f.name for f in dataclasses.fields(config)]
+    close = difflib.get_close_matches(head, fields, n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return ValueError(
+        f"unknown config field {path!r} in {type(config).__name__}{hint}; "
+        f"known fields: {', '.join(sorted(fields))}"
+    )
+
+
+def _apply_value(current: Any, sub: Any, typ: Any, path: str) -> Any:
+    """The new value of one field: `sub` is override text or a dict of sub-field overrides."""
+    if isinstance(sub, dict):
+        if not dataclasses.is_dataclass(current):
+            raise ValueError(f"config field {path!r} has no sub-fields")
+        return _apply_tree(current, sub, prefix=path + ".")
+    if dataclasses.is_dataclass(current):
+        raise ValueError(f"config field {path!r} is a group; set one of its fields instead")
+    return _parse_value(sub, typ, path)
+
+
+def _apply_selectors(config: Any, tree: dict[str, Any], prefix: str, hints: dict) -> dict:
+    """Changes from switched selectors: the selector's new value, and its dependent field reset to
+    `default_for(new value)` with the dependent's own sub-field overrides applied on top."""
     changes = {}
-    for head, sub in tree.items():
-        path = prefix + head
+    for name, (dependent, default_for) in selectors(config).items():
+        if name not in tree:
+            continue
+        value = _apply_value(getattr(config, name), tree[name], hints[name], prefix + name)
+        changes[name] = value
+        if value == getattr(config, name):
+            continue  # unchanged: keep the dependent's current (e.g. preset) settings
+        base = default_for(value)
+        sub = tree.get(dependent, {})
+        changes[dependent] = base if sub == {} else _apply_value(
+            base, sub, hints[dependent], prefix + dependent
+        )
+    return changes
+
+
+def _apply_tree(config: Any, tree: dict[str, Any], prefix: str) -> Any:
+    fields = {f.name for f in dataclasses.fields(config)}
+    hints = _field_types(type(config))
+    for head in tree:
         if head not in fields:
-            close = difflib.get_close_matches(head, fields, n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise ValueError(
-                f"unknown config field {path!r} in {type(config).__name__}{hint}; "
-                f"known fields: {', '.join(sorted(fields))}"
-            )
-        current = getattr(config, head)
-        if isinstance(sub, dict):
-            if not dataclasses.is_dataclass(current):
-                raise ValueError(f"config field {path!r} has no sub-fields")
-            changes[head] = _apply_tree(current, sub, prefix=path + ".")
-        elif dataclasses.is_dataclass(current):
-            raise ValueError(f"config field {path!r} is a group; set one of its fields instead")
-        else:
-            changes[head] = _parse_value(sub, hints[head], path)
+            raise _unknown_field(config, head, prefix + head)
+    # Selectors first: a switched selector replaces its dependent field before the dependent's
+    # sub-fields are applied, so those land on the new type's defaults.
+    changes = _apply_selectors(config, tree, prefix, hints)
+    for head, sub in tree.items():
+        if head not in changes:
+            changes[head] = _apply_value(getattr(config, head), sub, hints[head], prefix + head)
+    # One replace for all fields of this dataclass: `__post_init__` validates them together.
     return dataclasses.replace(config, **changes)
 
 
 def from_dict(cls: type, data: dict[str, Any]) -> Any:
     """Rebuilds a (nested) dataclass config from `to_dict` output (e.g. a run's config.json)."""
     hints = _field_types(cls)
+    dependents = {dep: (name, default_for) for name, (dep, default_for) in selectors(cls).items()}
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name not in data:
             continue
         value = data[f.name]
         typ = hints[f.name]
+        if f.name in dependents and isinstance(value, dict) and dependents[f.name][0] in data:
+            # A selected field's class comes from its selector (e.g. the planner's config class).
+            name, default_for = dependents[f.name]
+            typ = type(default_for(data[name]))
         if dataclasses.is_dataclass(typ) and isinstance(value, dict):
             value = from_dict(typ, value)
         elif isinstance(value, list):

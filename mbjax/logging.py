@@ -74,11 +74,13 @@ def write_json_atomic(path: str, payload: Any) -> None:
     os.replace(tmp, path)
 
 
-def progress_bar(total: int, desc: str, initial: int = 0, disable: bool = False):
-    """A tqdm bar (stderr); `disable=True` for quiet runs and tests."""
+def progress_bar(
+    total: int, desc: str, initial: int = 0, disable: bool = False, unit: str = "it"
+):
+    """A tqdm bar (stderr) counting `unit`s (e.g. "episode"); `disable=True` for quiet runs."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, desc=desc, unit="ep", disable=disable, leave=True)
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=disable, leave=True)
 
 
 def plot_curve(

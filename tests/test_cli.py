@@ -79,14 +79,23 @@ def test_killed_run_resumes_to_the_uninterrupted_metrics(tmp_path):
         (["--config.model.learning_rate=fast"], "expected float"),
         (["--preset=huge"], "unknown PETS preset"),
         (["--seed=-1"], "--seed=-1"),
+        # The planner selector switches planner_config to iCEM's fields before they are set.
+        (["--config.planner_config.noise_beta=loud", "--config.planner=icem"], "expected float"),
+        (["--config.planner=cmaes"], "planner='cmaes' is invalid"),
+        (["--algo=mbpo", "--preset=huge"], "unknown MBPO preset"),
+        (["--algo=mbpo", "--config.real_ratio=2"], "real_ratio=2.0 is invalid"),
+        (["--algo=sac", "--preset=huge"], "unknown SAC preset"),
+        (["--algo=sac", "--config.num_epochs=0"], "num_epochs=0 is invalid"),
+        (["--algo=sac", "--config.sac.hidden_size=3"], "did you mean hidden_sizes"),
     ],
 )
 def test_bad_flags_exit_with_a_clear_message(tmp_path, args, message):
     proc = _run("experiments.train", "--env=point_mass", f"--output_dir={tmp_path}", *args,
                 timeout=120)
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]  # one line, the last thing printed
+    assert last.startswith("error: ") and message in last, proc.stderr[-2000:]
 
 
 def test_sweep_shards_seeds_over_four_devices(tmp_path):

@@ -132,6 +132,21 @@ def test_task_fns_errors_and_table():
     assert exact["dmc/CheetahRun"] and not exact["brax/hopper"]
 
 
+
+def test_resolve_task_gives_known_functions_only_where_asked():
+    assert envs.resolve_task("no_such_env", True, True) == (None, None)  # nothing to look up
+    fns = envs.task_fns("brax/hopper")
+    assert envs.resolve_task("brax/hopper", True, False) == (None, fns.termination_fn)
+    with pytest.raises(ValueError, match="'brax/hopper'.*cannot be computed exactly"):
+        envs.resolve_task("brax/hopper", False, True)
+    assert envs.resolve_task("brax/hopper", False, True, use_estimated_reward=True) == (
+        fns.reward_fn, None)
+    point = envs.task_fns("point_mass")
+    assert envs.resolve_task("point_mass", False, False) == (point.reward_fn,
+                                                              point.termination_fn)
+    with pytest.raises(ValueError, match="Unknown environment"):
+        envs.resolve_task("no_such_env", False, True)
+
 # ----------------------------------------------------------------------------- own tasks: protocol
 
 

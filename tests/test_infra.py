@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -141,6 +142,73 @@ class _Coupled:
     def __post_init__(self):
         if self.a >= self.b:
             raise ValueError("a must be below b")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Fast:
+    speed: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class _Slow:
+    delay: float = 0.5
+    speed: int = 0
+
+
+_KINDS = {"fast": _Fast, "slow": _Slow}
+
+
+def _kind_defaults(name):
+    if name not in _KINDS:
+        raise ValueError(f"kind={name!r} is invalid; allowed: one of {sorted(_KINDS)}")
+    return _KINDS[name]()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Selecting:
+    """`kind` selects the class of `kind_config` (like PETS' planner / planner_config)."""
+
+    kind: str = configs.selector("kind_config", default_for=_kind_defaults, default="fast")
+    kind_config: Any = None
+    limit: int = 10
+
+    def __post_init__(self):
+        if self.kind_config is None:
+            object.__setattr__(self, "kind_config", _kind_defaults(self.kind))
+        if not isinstance(self.kind_config, _KINDS[self.kind]):
+            raise ValueError(f"kind_config is a {type(self.kind_config).__name__}, not {self.kind}")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Holder:
+    inner: _Selecting = _Selecting()
+
+
+def test_selector_override_resets_the_selected_field_before_its_sub_fields():
+    assert configs.selectors(_Selecting) == {"kind": ("kind_config", _kind_defaults)}
+    tuned = _Selecting(kind_config=_Fast(speed=5))
+    # The selector is applied first whatever the order: sub-fields land on the new type.
+    for overrides in ({"kind_config.delay": "2", "kind": "slow"},
+                      {"kind": "slow", "kind_config.delay": "2"}):
+        assert configs.apply_overrides(tuned, overrides) == _Selecting("slow", _Slow(delay=2.0))
+    # Switching drops the old type's settings (speed=5 is not carried over to _Slow).
+    assert configs.override(tuned, "kind", "slow").kind_config == _Slow()
+    # The current value keeps the selected field as it is, with its own overrides on top.
+    assert configs.override(tuned, "kind", "fast") == tuned
+    kept = configs.apply_overrides(tuned, {"kind": "fast", "kind_config.speed": "7", "limit": "3"})
+    assert kept == _Selecting("fast", _Fast(speed=7), limit=3)
+    # Without the switch, a field of the other type is unknown to the current one.
+    with pytest.raises(ValueError, match="unknown config field 'kind_config.delay' in _Fast"):
+        configs.override(tuned, "kind_config.delay", "1")
+    with pytest.raises(ValueError, match="kind='medium' is invalid; allowed"):
+        configs.override(tuned, "kind", "medium")
+    # Nested anywhere, and rebuilt from JSON with the class its selector names.
+    held = configs.apply_overrides(_Holder(),
+                                   {"inner.kind": "slow", "inner.kind_config.speed": "4"})
+    assert held.inner.kind_config == _Slow(speed=4)
+    assert configs.from_dict(_Holder, configs.to_dict(held)) == held
+    with pytest.raises(ValueError, match="is set and also given sub-fields"):
+        configs.apply_overrides(_Holder(), {"inner.limit.x": "1", "inner.limit": "2"})
 
 
 def test_metrics_writer_rewrite_and_torn_line(tmp_path):

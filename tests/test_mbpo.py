@@ -1,4 +1,4 @@
-"""MBPO end to end: learning, SAC alone, vmapped seeds, exact resume, rollouts, config errors."""
+"""MBPO end to end: learning, its SAC loop, vmapped seeds, exact resume, rollouts, config errors."""
 
 import dataclasses
 
@@ -8,9 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mbjax import replay
-from mbjax.agents import mbpo
-from mbjax.agents.mbpo.train import resolve_task
+from mbjax import acting, envs, replay
+from mbjax.agents import mbpo, sac
 from mbjax.agents.program import run_host
 from mbjax.models import EnsembleConfig, make_ensemble
 
@@ -26,8 +25,8 @@ def _config(**kw) -> mbpo.Config:
 @pytest.fixture(scope="module")
 def point_mass_run():
     config = _config()
-    make_policy, actor_params, records = mbpo.train("point_mass", config, seed=0)
-    return config, make_policy, actor_params, records
+    make_policy, final_state, records = mbpo.train("point_mass", config, seed=0)
+    return config, make_policy, final_state, records
 
 
 def test_mbpo_solves_point_mass(point_mass_run):
@@ -48,24 +47,11 @@ def test_mbpo_solves_point_mass(point_mass_run):
 
 
 def test_make_policy_controls_the_env(point_mass_run):
-    config, make_policy, actor_params, _ = point_mass_run
+    config, make_policy, final_state, _ = point_mass_run
     env = mbpo.make_mbpo(config).env
-    init_carry, policy = make_policy(actor_params)
+    init_carry, policy = make_policy(final_state)
 
-    @jax.jit
-    def episode(key):
-        k_reset, k_carry, k_run = jax.random.split(key, 3)
-
-        def step(carry, k):
-            env_state, pcarry = carry
-            pcarry, action, _ = policy(pcarry, env_state.obs, k)
-            env_state = env.step(env_state, action)
-            return (env_state, pcarry), env_state.reward
-
-        carry = (env.reset(k_reset), init_carry(k_carry))
-        _, rewards = jax.lax.scan(step, carry, jax.random.split(k_run, 50))
-        return rewards.sum()
-
+    episode = jax.jit(lambda k: acting.policy_return(env, init_carry, policy, k, 50))
     assert float(episode(jax.random.PRNGKey(5))) > -15
 
 
@@ -107,20 +93,25 @@ def test_vmapped_seeds_equal_single_runs():
     for i, seed in enumerate((0, 1)):
         _, records = run_host(program, seed=seed)  # same epoch function, no vmap
         for name, got in (("episode_return", batched.episode_return[i]),
-                          ("model_holdout_mse", batched.model_holdout_mse[i]),
-                          ("model_rollout_reward", batched.model_rollout_reward[i]),
+                          ("model_holdout_mse", batched.extra.holdout_mse[i]),
+                          ("model_rollout_reward", batched.extra.rollout_reward[i]),
                           ("critic_loss", batched.sac["critic_loss"][i])):
             np.testing.assert_allclose([r[name] for r in records], got, rtol=1e-4, err_msg=name)
     assert not np.allclose(batched.episode_return[0], batched.episode_return[1])
 
 
-def test_sac_alone_learns_point_mass():
-    config = mbpo.sac_alone(_config(num_epochs=6))
-    assert not config.use_model and config.num_real_samples == config.sac.batch_size
-    _, _, records = mbpo.train("point_mass", config, seed=0)
-    returns = [r["episode_return"] for r in records]
-    assert max(returns[-2:]) > -20, returns
-    assert all(r["model_holdout_mse"] is None and r["model_buffer_size"] == 0 for r in records)
+def test_sac_alone_is_the_sac_loop_mbpo_builds_on():
+    config = _config(num_envs=2, episode_length=40)
+    alone = mbpo.sac_alone(config)
+    assert isinstance(alone, sac.Config)
+    for name in ("env", "episode_length", "num_epochs", "steps_per_epoch", "num_envs",
+                 "init_random_steps", "updates_per_step", "num_eval_episodes",
+                 "replay_capacity", "sac"):
+        assert getattr(alone, name) == getattr(config, name), name
+    assert alone.total_env_steps == config.total_env_steps
+    assert mbpo.make_mbpo(config).loop.config == alone
+    # The test presets agree, so tests/test_sac.py's learning run is MBPO's "SAC alone".
+    assert mbpo.sac_alone(mbpo.preset("point_mass", "test")) == sac.preset("point_mass", "test")
 
 
 def test_rollout_length_schedule():
@@ -180,7 +171,8 @@ def test_model_rollout_masks_steps_past_length_and_after_termination_without_ret
         ({"rollout_schedule": (5, 5, 1, 2)}, "rollout_schedule"),
         ({"rollout_schedule": (0, 5, 0, 2)}, "rollout_schedule"),
         ({"real_ratio": 1.5}, "real_ratio"),
-        ({"use_model": False, "real_ratio": 0.5}, "real_ratio"),
+        ({"real_ratio": 0.001}, "real_ratio"),
+        ({"use_estimated_reward": 1}, "use_estimated_reward"),
         ({"rollout_batch_size": 1001}, "rollout_batch_size"),
         ({"num_envs": 3}, "init_random_steps"),
         ({"model": EnsembleConfig(predict_reward=False, predict_termination=True)},
@@ -202,7 +194,7 @@ def test_unknown_preset_and_env():
 
 def test_known_termination_and_reward_option():
     config = _config(learned_reward=False, learned_termination=False)
-    reward_fn, termination_fn = resolve_task(config)
+    reward_fn, termination_fn = envs.resolve_task(config.env, False, False)
     obs = jnp.array([[0.0, 0.0]])
     nxt = jnp.array([[0.5, 0.0]])
     assert float(reward_fn(obs, jnp.zeros((1, 1)), nxt)[0]) == pytest.approx(-0.25)

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from mbjax import acting
 from mbjax.agents import pets
 from mbjax.agents.program import run_host
 from mbjax.models import EnsembleConfig
@@ -19,12 +20,12 @@ def _point_mass_config(**kw) -> pets.Config:
 @pytest.fixture(scope="module")
 def point_mass_run():
     config = _point_mass_config()
-    _, model_state, records = pets.train("point_mass", config, seed=0)
-    return config, model_state, records
+    make_policy, final_state, records = pets.train("point_mass", config, seed=0)
+    return config, make_policy, final_state, records
 
 
 def test_pets_solves_point_mass(point_mass_run):
-    _, _, records = point_mass_run
+    _, _, _, records = point_mass_run
     returns = [r["episode_return"] for r in records]
     # Episode 0 is random (about -45); reaching the goal and staying costs about -6.
     assert returns[0] < -25
@@ -34,24 +35,12 @@ def test_pets_solves_point_mass(point_mass_run):
 
 
 def test_make_policy_controls_the_env(point_mass_run):
-    config, model_state, _ = point_mass_run
+    config, make_policy, final_state, _ = point_mass_run
+    init_carry, policy = make_policy(final_state)
     pm = pets.make_pets(config)
-    make_policy = pets.driver.make_policy_factory(pm)
-    init_carry, policy = make_policy(model_state)
     env = pm.env
 
-    @jax.jit
-    def episode(key):
-        k_reset, k_carry, k_run = jax.random.split(key, 3)
-        def step(carry, k):
-            env_state, pcarry = carry
-            pcarry, action, _ = policy(pcarry, env_state.obs, k)
-            env_state = env.step(env_state, action)
-            return (env_state, pcarry), env_state.reward
-        carry = (env.reset(k_reset), init_carry(k_carry))
-        _, rewards = jax.lax.scan(step, carry, jax.random.split(k_run, pm.num_steps))
-        return rewards.sum()
-
+    episode = jax.jit(lambda k: acting.policy_return(env, init_carry, policy, k, pm.num_steps))
     assert float(episode(jax.random.PRNGKey(5))) > -10
 
 

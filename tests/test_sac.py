@@ -1,4 +1,4 @@
-"""Tests for the SAC learner (mbjax.agents.sac): distribution, losses, update, training loop."""
+"""Tests for SAC (mbjax.agents.sac): distribution, losses, update, and SAC alone as a Program."""
 
 from __future__ import annotations
 
@@ -11,47 +11,15 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from mbjax.agents.sac import SACConfig, losses, make_sac, make_train_sac
+from mbjax import acting
+from mbjax.agents import sac
+from mbjax.agents.program import run_host
+from mbjax.agents.sac import SACConfig, losses, make_sac
 from mbjax.agents.sac import distribution as tanh_gaussian
 from mbjax.agents.sac import normalizer as obs_normalizer
 from mbjax.types import Transition
 
 SMALL = dict(hidden_sizes=(32, 32), batch_size=32)
-
-
-class PointMass:
-    """1-D point mass for tests: obs (x, v), force in [-1, 1], reward exp(-2 x^2).
-
-    Starts uniform in [-1, 1]^2; terminates when |x| > 2 (so the loop sees real terminations
-    as well as time-limit truncations from Brax's EpisodeWrapper).
-    """
-
-    observation_size = 2
-    action_size = 1
-    dt = 0.1
-
-    def reset(self, key):
-        from brax.envs.base import State
-
-        obs = jax.random.uniform(key, (2,), minval=-1.0, maxval=1.0)
-        zero = jnp.zeros(())
-        return State(pipeline_state=None, obs=obs, reward=zero, done=zero, metrics={}, info={})
-
-    def step(self, state, action):
-        x, v = state.obs
-        v = v + self.dt * 2.0 * jnp.clip(action[0], -1.0, 1.0)
-        x = x + self.dt * v
-        return state.replace(
-            obs=jnp.stack([x, v]),
-            reward=jnp.exp(-2.0 * x**2),
-            done=(jnp.abs(x) > 2.0).astype(jnp.float32),
-        )
-
-
-def point_mass(episode_length: int = 50):
-    from brax.envs.wrappers.training import EpisodeWrapper
-
-    return EpisodeWrapper(PointMass(), episode_length=episode_length, action_repeat=1)
 
 
 def random_batch(key, batch_size, obs_size, action_size, terminated=0.0):
@@ -62,6 +30,7 @@ def random_batch(key, batch_size, obs_size, action_size, terminated=0.0):
         reward=jax.random.normal(k3, (batch_size,)),
         next_obs=jax.random.normal(k4, (batch_size, obs_size)),
         terminated=jnp.full((batch_size,), terminated, jnp.float32),
+        truncated=jnp.zeros((batch_size,), jnp.float32),
     )
 
 
@@ -95,16 +64,13 @@ def test_bad_config_raises_value_error_naming_the_field(field, value):
 
 
 def test_good_config_and_bad_sizes():
-    cfg = SACConfig(hidden_sizes=[64, 64], target_entropy=-2.0)
-    assert cfg.hidden_sizes == (64, 64)
+    cfg = SACConfig(hidden_sizes=(64, 64), target_entropy=-2.0)
+    with pytest.raises(ValueError, match="hidden_sizes"):  # configs are hashable: no lists
+        SACConfig(hidden_sizes=[64, 64])
     with pytest.raises(ValueError, match="obs_size"):
         make_sac(cfg, 0, 1)
     with pytest.raises(ValueError, match="action_size"):
         make_sac(cfg, 3, 1.5)
-    with pytest.raises(ValueError, match="num_env_steps"):
-        make_train_sac(point_mass(), cfg, 1001, num_envs=2, num_evals=10)
-    with pytest.raises(ValueError, match="updates_per_step"):
-        make_train_sac(point_mass(), cfg, 1000, updates_per_step=0)
 
 
 def test_update_rejects_mis_shaped_batch():
@@ -324,93 +290,101 @@ def test_observation_normaliser_matches_numpy_and_is_used():
     assert all(bool(jnp.isfinite(v)) for v in metrics.values())
 
 
-# ----------------------------------------------------------------------------- training loop
+# ----------------------------------------------------------------------------- SAC alone
 
 
-def test_loop_stores_true_next_obs_and_separates_termination_from_truncation():
-    env = point_mass(episode_length=25)
-    trainer = make_train_sac(
-        env, SACConfig(**SMALL), 400, num_envs=2, num_evals=2, warmup_steps=1000
-    )
-    run_chunk = jax.jit(chex.assert_max_traces(trainer.run_chunk, n=1))
-    ts = trainer.init(jax.random.key(0))
-    ts, _ = run_chunk(ts)
-    ts, metrics = run_chunk(ts)  # second chunk: no retrace
-    assert int(metrics["num_updates"]) == 0  # still warming up
-    assert int(ts.env_steps) == 400 and int(ts.buffer.size) == 400
-    d = jax.tree_util.tree_map(np.asarray, ts.buffer.data)
-    x, v = d.obs[:, 0], d.obs[:, 1]
-    v_next = v + 0.1 * 2.0 * d.action[:, 0]
-    # Every stored next_obs follows the dynamics, including at time-limit ends (no reset obs).
-    np.testing.assert_allclose(d.next_obs[:, 1], v_next, atol=1e-5)
-    np.testing.assert_allclose(d.next_obs[:, 0], x + 0.1 * v_next, atol=1e-5)
-    # terminated exactly where |x'| > 2; truncations (every 25 steps) are not terminal.
-    np.testing.assert_array_equal(d.terminated, (np.abs(d.next_obs[:, 0]) > 2.0).astype(np.float32))
-    assert 0 < d.terminated.sum() < 400 // 25  # some real terminations, fewer than episode ends
-    # After each episode end the next stored obs of that env is a fresh reset in [-1, 1]^2.
-    per_env = d.obs.reshape(200, 2, 2)  # [time, env, obs]: the buffer interleaves the 2 envs
-    nxt = d.next_obs.reshape(200, 2, 2)
-    cont = np.all(np.isclose(per_env[1:], nxt[:-1]), axis=-1)
-    assert (~cont).sum() >= 2 * (200 // 25) - 2  # at least one reset per finished episode
-    assert np.all(np.abs(per_env[1:][~cont]) <= 1.0)
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"num_epochs": 0}, "num_epochs"),
+        ({"steps_per_epoch": 101, "num_envs": 2}, "steps_per_epoch"),
+        ({"init_random_steps": 3, "num_envs": 2}, "init_random_steps"),
+        ({"init_random_steps": -1}, "init_random_steps"),
+        ({"updates_per_step": 0}, "updates_per_step"),
+        ({"episode_length": 0}, "episode_length"),
+        ({"replay_capacity": 0}, "replay_capacity"),
+        ({"num_eval_episodes": 1.5}, "num_eval_episodes"),
+        ({"sac": {"batch_size": 3}}, "sac"),
+    ],
+)
+def test_bad_loop_config_raises_value_error_naming_the_field(kw, match):
+    with pytest.raises(ValueError, match=f"Config.{match}="):
+        sac.Config(**kw)
 
 
-def _random_policy_returns(env, key, n=64, steps=50):
-    state = jax.vmap(env.reset)(jax.random.split(key, n))
-
-    def step(carry, k):
-        s, alive, ret = carry
-        s = jax.vmap(env.step)(s, jax.random.uniform(k, (n, 1), minval=-1.0, maxval=1.0))
-        return (s, alive * (1 - s.done), ret + alive * s.reward), None
-
-    (_, _, ret), _ = jax.lax.scan(
-        step, (state, jnp.ones(n), jnp.zeros(n)), jax.random.split(key, steps)
-    )
-    return ret
+def test_presets():
+    paper = sac.preset("brax/hopper", "paper")
+    assert paper.env == "brax/hopper" and paper.total_env_steps == 1_001_000
+    assert paper.sac == SACConfig(hidden_sizes=(256, 256), batch_size=256)
+    assert paper.updates_per_step == 1 and paper.replay_capacity == 1_000_000
+    for name in ("cpu", "test"):
+        assert sac.preset("no_entry_env", name).env == "no_entry_env"
+    with pytest.raises(ValueError, match="preset"):
+        sac.preset("point_mass", "huge")
 
 
-def test_sac_learns_point_mass_over_seeds():
-    """3k env steps, 3 seeds in one vmapped program; the episode return is at most 50."""
-    env = point_mass(episode_length=50)
-    cfg = SACConfig(
-        hidden_sizes=(64, 64), batch_size=64, actor_lr=1e-3, critic_lr=1e-3, alpha_lr=1e-3
-    )
-    trainer = make_train_sac(
-        env, cfg, 3000, num_envs=1, num_evals=5, num_eval_envs=16, warmup_steps=200
-    )
-    _, metrics = jax.jit(jax.vmap(trainer.train))(jax.random.split(jax.random.key(0), 3))
-    returns = np.asarray(metrics["eval_returns"])  # [seeds, evals + 1, eval envs]
-    assert returns.shape == (3, 6, 16)
-    np.testing.assert_array_equal(metrics["eval_env_steps"][0], [0, 600, 1200, 1800, 2400, 3000])
-    random_mean = float(jnp.mean(_random_policy_returns(env, jax.random.key(1))))
-    final = returns[:, -1].mean(axis=-1)  # per seed
-    assert random_mean < 25.0, random_mean
-    assert np.all(final > 40.0), (final, random_mean)
-    assert np.all(final > returns[:, 0].mean(axis=-1) + 10.0)
-    # Updates start once warmup_steps=200 transitions are in the buffer: 2801 of 3000 iterations.
-    assert np.all(np.asarray(metrics["num_updates"]).sum(axis=-1) == 2801)
+def _small_config(**kw) -> sac.Config:
+    base = dict(env="point_mass", num_epochs=2, steps_per_epoch=40, num_envs=2,
+                init_random_steps=20, updates_per_step=1, num_eval_episodes=3,
+                sac=SACConfig(**SMALL))
+    return sac.Config(**{**base, **kw})
 
 
-def _make_registry_env(name):
-    try:
-        from mbjax.envs import make
-    except ImportError:  # the package may not re-export `make` yet
-        from mbjax.envs.registry import make
-    return make(name)
+def test_epochs_collect_update_and_evaluate_without_retracing():
+    loop = sac.make_loop(_small_config())
+    state = loop.init(jax.random.key(0))
+    assert int(state.env_steps) == 20 and int(state.buffer.size) == 20
+    assert int(state.sac.step) == 0  # random exploration only
+    epoch = jax.jit(chex.assert_max_traces(loop.epoch, n=1))
+    state, first = epoch(state)
+    state, second = epoch(state)
+    assert int(state.epoch) == 2 and int(state.env_steps) == 100
+    assert int(state.buffer.size) == 100
+    # 20 iterations of 2 env steps per epoch, each followed by updates_per_step * num_envs.
+    assert int(state.sac.step) == 2 * 20 * 2
+    assert int(second.env_steps) == 100 and not bool(second.nonfinite)
+    # point_mass episodes are 50 steps: each env finished its first one at the 100th env step.
+    assert np.isnan(float(first.train_return)) and np.isfinite(float(second.train_return))
+    assert np.isfinite(float(second.episode_return)) and float(second.eval_return_std) >= 0
+    assert set(second.sac) >= {"critic_loss", "actor_loss", "alpha", "entropy"}
 
 
-def test_sac_learns_the_library_point_mass_task():
-    """mbjax.envs `point_mass` (reward -(x - 1)^2 - 0.01 a^2, 50 steps, never terminates):
-    random actions score about -72 and the initial policy about -50."""
-    env = _make_registry_env("point_mass")
-    cfg = SACConfig(
-        hidden_sizes=(64, 64), batch_size=64, actor_lr=1e-3, critic_lr=1e-3, alpha_lr=1e-3
-    )
-    trainer = make_train_sac(
-        env, cfg, 3000, num_envs=1, num_evals=5, num_eval_envs=16, warmup_steps=200
-    )
-    _, metrics = jax.jit(jax.vmap(trainer.train))(jax.random.split(jax.random.key(0), 3))
-    returns = np.asarray(metrics["eval_returns"]).mean(axis=-1)  # [seeds, evals + 1]
-    random_mean = float(jnp.mean(_random_policy_returns(env, jax.random.key(1))))
-    assert random_mean < -55.0, random_mean
-    assert np.all(returns[:, -1] > -25.0), (returns, random_mean)
+def test_vmapped_seeds_equal_single_runs():
+    config = _small_config()
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in (0, 1)])
+    _, batched = jax.jit(jax.vmap(sac.make_train(config)))(keys)
+    assert batched.episode_return.shape == (2, 2)
+    program = sac.make_program(config)
+    for i, seed in enumerate((0, 1)):
+        _, records = run_host(program, seed=seed)
+        for name, got in (("episode_return", batched.episode_return[i]),
+                          ("critic_loss", batched.sac["critic_loss"][i])):
+            np.testing.assert_allclose([r[name] for r in records], got, rtol=1e-4, err_msg=name)
+        assert [r["env_steps"] for r in records] == [60, 100]
+    assert not np.allclose(batched.episode_return[0], batched.episode_return[1])
+
+
+@pytest.fixture(scope="module")
+def point_mass_run():
+    config = sac.preset("point_mass", "test")
+    state, records = run_host(sac.make_program(config), seed=0)
+    return config, state, records
+
+
+def test_sac_alone_learns_point_mass(point_mass_run):
+    """mbjax.envs `point_mass` (reward -(x - 1)^2 - 0.01 a^2, 50 steps): random actions score
+    about -45, reaching x=1 and staying there about -6."""
+    config, _, records = point_mass_run
+    returns = [r["episode_return"] for r in records]
+    assert [r["env_steps"] for r in records] == [300, 400, 500, 600, 700, 800]
+    assert max(returns[-2:]) > -20, returns
+    assert all(np.isfinite(r["critic_loss"]) and r["train_return"] is not None for r in records)
+
+
+def test_make_policy_controls_the_env(point_mass_run):
+    config, state, _ = point_mass_run
+    init_carry, policy = sac.make_policy(config, state)
+    env = sac.make_loop(config).env
+
+    episode = jax.jit(lambda k: acting.policy_return(env, init_carry, policy, k, 50))
+    assert float(episode(jax.random.PRNGKey(5))) > -20

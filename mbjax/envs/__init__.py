@@ -4,6 +4,7 @@ mbjax's own pure-JAX tasks, plus reward/termination functions for planning.
     env = mbjax.envs.make("cartpole_swingup")          # or "brax/hopper", "dmc/CheetahRun"
     state = env.step(env.reset(key), action)           # Brax Env protocol, actions in [-1, 1]
     fns = mbjax.envs.task_fns("cartpole_swingup")      # reward_fn(obs, action, next_obs), ...
+    reward_fn, termination_fn = mbjax.envs.resolve_task("brax/hopper", True, False)
 
 Importing this package does not import Brax or Playground; `make` does, for those families.
 """
@@ -24,6 +25,7 @@ from mbjax.envs.task_fns import (
     TaskFns,
     describe,
     pendulum_swingup_task_fns,
+    resolve_task,
     task_fns,
     task_names,
 )
@@ -31,5 +33,5 @@ from mbjax.envs.task_fns import (
 __all__ = [
     "BRAX_BACKENDS", "BRAX_ENVS", "DMC_ENVS", "DMC_IMPLS", "OWN_TASKS", "TASK_TABLE", "Env",
     "State", "TaskFns", "Wrapper", "check_name", "describe", "make", "names",
-    "pendulum_swingup_task_fns", "task_fns", "task_names",
+    "pendulum_swingup_task_fns", "resolve_task", "task_fns", "task_names",
 ]

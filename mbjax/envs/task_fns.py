@@ -284,6 +284,35 @@ def task_fns(name: str) -> TaskFns:
     return _TASKS[name]
 
 
+def resolve_task(
+    env_name: str,
+    learned_reward: bool,
+    learned_termination: bool,
+    use_estimated_reward: bool = False,
+) -> tuple[TaskFn | None, TaskFn | None]:
+    """The known (reward_fn, termination_fn) a model-based agent plans or imagines with.
+
+    Each is None where the model learns it (learned_reward / learned_termination). A reward that
+    cannot be computed exactly from observations (`TaskFns.reward_is_exact` False) is only used
+    with use_estimated_reward=True; otherwise ValueError names the env and the way out. Envs
+    without task functions raise `task_fns`' error (only when a known function is asked for).
+    """
+    if learned_reward and learned_termination:
+        return None, None
+    task = task_fns(env_name)
+    reward_fn = None
+    if not learned_reward:
+        if not task.reward_is_exact and not use_estimated_reward:
+            raise ValueError(
+                f"env {env_name!r}: its reward cannot be computed exactly from observations "
+                f"({task.note}); use learned_reward=True with model.predict_reward=True, or "
+                "use_estimated_reward=True to use the estimate"
+            )
+        reward_fn = task.reward_fn
+    termination_fn = None if learned_termination else task.termination_fn
+    return reward_fn, termination_fn
+
+
 def pendulum_swingup_task_fns(reward_type: str = "quadratic") -> TaskFns:
     """Task functions for `make('pendulum_swingup', reward_type=...)`."""
     from mbjax.envs.tasks.pendulum_swingup import REWARD_TYPES

@@ -1,19 +1,21 @@
 """MBPO presets: the paper's settings, CPU-sized ones that finish in minutes on 2 cores, tiny ones.
 
-`preset(env, name)` returns a Config; names: "paper" (Janner et al. 2019, see REFERENCES.md: 7
+`preset(env, name)` returns a Config; names: "paper" ("When to trust your model", Janner et al. 2019: 7
 members / 5 elites of 4 x 200 swish, 5% real data, refit every 250 steps with a 20% holdout,
 400 rollouts started per env step, SAC 256 x 2, 5000 random steps first; rollout schedule, SAC
 updates per step and budget per task), "cpu" (same loop, smaller networks, fewer rollouts and
 updates), "test" (tiny, for the test suite). Envs without an entry get the generic settings of
-`name`. `sac_alone(config)` turns any of them into SAC alone on the same budget.
+`name`. `sac_alone(config)` is the `mbjax.agents.sac.Config` of SAC alone on the same budget.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from mbjax.agents import sac
 from mbjax.agents.mbpo.config import DEFAULT_MODEL, Config
 from mbjax.agents.sac import SACConfig
+from mbjax.agents.sac.presets import choose
 from mbjax.models import EnsembleConfig
 
 
@@ -82,7 +84,7 @@ def _test(**kw) -> Config:
 
 PRESETS: dict[str, dict[str, Config]] = {
     "paper": {
-        # Table in REFERENCES.md: schedule, SAC updates per env step, budget (env steps).
+        # Janner et al. 2019, appendix C: rollout schedule, SAC updates per env step, epochs.
         "brax/hopper": _paper((20, 150, 1, 15), 20, 125),
         "brax/walker2d": _paper((20, 150, 1, 1), 20, 300),
         "brax/halfcheetah": _paper((20, 150, 1, 1), 40, 400),
@@ -106,16 +108,11 @@ PRESETS: dict[str, dict[str, Config]] = {
 
 def preset(env: str, name: str = "cpu") -> Config:
     """The preset `name` for `env` (generic settings of `name` where env has no entry)."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown MBPO preset {name!r}; allowed: {sorted(PRESETS)}")
-    table = PRESETS[name]
-    if env in table:
-        return dataclasses.replace(table[env], env=env)
-    generic = {"paper": lambda: _paper((20, 100, 1, 1), 20, 100), "cpu": _cpu,
-               "test": _test}[name]
-    return dataclasses.replace(generic(), env=env)
+    generic = {"paper": lambda: _paper((20, 100, 1, 1), 20, 100), "cpu": _cpu, "test": _test}
+    return choose("MBPO", PRESETS, generic, env, name)
 
 
-def sac_alone(config: Config) -> Config:
-    """The same run without a model: SAC on real data only (real_ratio 1)."""
-    return dataclasses.replace(config, use_model=False, real_ratio=1.0)
+def sac_alone(config: Config) -> sac.Config:
+    """SAC alone with the same env, budget, loop and SAC settings (no model, real data only):
+    the `sac.Config` part of an MBPO Config."""
+    return sac.Config(**{f.name: getattr(config, f.name) for f in dataclasses.fields(sac.Config)})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from mbjax import configs, validation
 from mbjax.models import EnsembleConfig
 from mbjax.planners import PLANNERS, planner_config
 from mbjax.rollout import PropagationConfig
@@ -17,6 +18,13 @@ VARIANTS = {
 }
 
 
+def _planner_defaults(name: str) -> Any:
+    """The default config of planner `name`: what `planner_config` becomes when the planner
+    is switched by an override (the old planner's settings do not fit the new type)."""
+    validation.check_choice("Config.planner", name, sorted(PLANNERS))
+    return planner_config(name)
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """PETS-style model-based RL with an ensemble and MPC.
@@ -27,6 +35,8 @@ class Config:
     variant: loop variant (see VARIANTS). replan_every: actions executed per plan in v1.5
     (v0.5/v1.0 execute whole plans: replan every `horizon` steps).
     planner: name in `mbjax.planners.PLANNERS`; planner_config: its config (None: defaults).
+    `planner` is a `configs.selector`: overriding it (`--config.planner=icem`) resets
+    planner_config to the new planner's defaults before any `planner_config.*` override.
     model: the ensemble and its training; propagation: particles, TS mode, risk.
     learned_reward / learned_termination: use the model's heads instead of the task's known
     functions. Where the env's reward cannot be computed exactly from observations (see
@@ -41,7 +51,7 @@ class Config:
     num_seed_episodes: int = 1
     variant: str = "v1.5"
     replan_every: int = 1
-    planner: str = "cem"
+    planner: str = configs.selector("planner_config", default_for=_planner_defaults, default="cem")
     planner_config: Any = None
     model: EnsembleConfig = EnsembleConfig()
     propagation: PropagationConfig = PropagationConfig()
@@ -50,43 +60,48 @@ class Config:
     use_estimated_reward: bool = False
 
     def __post_init__(self) -> None:
-        def bad(name: str, allowed: str) -> ValueError:
-            return ValueError(
-                f"pets Config.{name}={getattr(self, name)!r} is invalid; allowed: {allowed}"
-            )
-
-        def pos_int(name: str) -> None:
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise bad(name, "a positive int")
-
         for name in ("action_repeat", "num_episodes", "num_seed_episodes", "replan_every"):
-            pos_int(name)
-        if self.episode_length is not None:
-            pos_int("episode_length")
+            validation.field_int(self, name)
+        validation.field_optional_int(self, "episode_length")
         if self.num_seed_episodes >= self.num_episodes:
-            raise bad("num_seed_episodes", f"fewer than num_episodes={self.num_episodes}")
-        if self.variant not in VARIANTS:
-            raise bad("variant", f"one of {sorted(VARIANTS)}")
-        if self.planner not in PLANNERS:
-            raise bad("planner", f"one of {sorted(PLANNERS)}")
+            raise validation.field_error(
+                self, "num_seed_episodes", f"fewer than num_episodes={self.num_episodes}"
+            )
+        validation.field_choice(self, "variant", sorted(VARIANTS))
+        validation.field_choice(self, "planner", sorted(PLANNERS))
+        for name in ("learned_reward", "learned_termination", "use_estimated_reward"):
+            validation.field_bool(self, name)
+        if not isinstance(self.model, EnsembleConfig):
+            raise validation.field_error(self, "model", "an EnsembleConfig")
+        if not isinstance(self.propagation, PropagationConfig):
+            raise validation.field_error(self, "propagation", "a PropagationConfig")
         # Resolve the planner's config here so every Config carries a concrete, valid one.
         resolved = planner_config(self.planner, self.planner_config)
         object.__setattr__(self, "planner_config", resolved)
         if self.replan_every > self.horizon:
-            raise bad("replan_every", f"at most the planning horizon ({self.horizon})")
+            raise validation.field_error(
+                self, "replan_every", f"at most the planning horizon ({self.horizon})"
+            )
         if self.learned_reward and not self.model.predict_reward:
-            raise bad("learned_reward", "True only with model.predict_reward=True")
+            raise validation.field_error(
+                self, "learned_reward", "True only with model.predict_reward=True"
+            )
         if self.learned_termination and not self.model.predict_termination:
-            raise bad("learned_termination", "True only with model.predict_termination=True")
-        pcfg = self.propagation
-        if pcfg.mode in ("ts1", "tsinf"):
-            members = self.model.num_elites if pcfg.elites_only else self.model.ensemble_size
-            if members and pcfg.num_particles % members:
-                raise ValueError(
-                    f"pets Config.propagation.num_particles={pcfg.num_particles} must be a multiple"
-                    f" of the {'elite' if pcfg.elites_only else 'ensemble'} size {members} for "
-                    f"mode {pcfg.mode!r}"
+            raise validation.field_error(
+                self, "learned_termination", "True only with model.predict_termination=True"
+            )
+        self._check_particles()
+
+    def _check_particles(self) -> None:
+        # Trajectory sampling assigns particles to members in equal shares.
+        prop = self.propagation
+        if prop.mode in ("ts1", "tsinf"):
+            members = self.model.num_elites if prop.elites_only else self.model.ensemble_size
+            if members and prop.num_particles % members:
+                raise validation.invalid(
+                    f"{type(self).__name__}.propagation.num_particles", prop.num_particles,
+                    f"a multiple of the {'elite' if prop.elites_only else 'ensemble'} size "
+                    f"{members} for mode {prop.mode!r}",
                 )
 
     @property
@@ -102,7 +117,6 @@ class Config:
 
 
 def with_planner(config: Config, name: str) -> Config:
-    """Switches the planner, resetting its config to that planner's defaults."""
-    if name == config.planner:
-        return config
-    return dataclasses.replace(config, planner=name, planner_config=None)
+    """Switches the planner, resetting its config to that planner's defaults (the `planner`
+    selector of `mbjax.configs`; kept as a shorthand)."""
+    return configs.override(config, "planner", name)

@@ -1,6 +1,9 @@
 """PETS presets: the paper's settings, and CPU-sized ones that finish in minutes on 2 cores.
 
-`preset(env, name)` returns a Config; names: "paper" (Chua et al. 2018, see REFERENCES.md),
+`preset(env, name)` returns a Config; names: "paper" (Chua, Calandra, McAllister and Levine,
+"Deep Reinforcement Learning in a Handful of Trials using Probabilistic Dynamics Models",
+NeurIPS 2018, and its released code: 5 bootstrapped members, CEM with 5 iterations and
+alpha 0.1, TS-infinity with 20 particles, per-task network sizes, populations and horizons),
 "cpu" (small ensemble and planner; the README Quickstart uses cartpole_swingup/cpu), "test"
 (tiny, for the test suite). Envs without a dedicated entry get the generic settings of `name`.
 """

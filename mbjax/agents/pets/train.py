@@ -7,7 +7,8 @@ Loop (the lecture notes' model-based RL v0.5 / v1.0 / v1.5):
 
 An episode is one `lax.scan`: an outer scan over plans and an inner scan over the
 `steps_per_plan` actions executed from each plan (so replanning every N steps costs no
-`lax.cond`). Steps after a termination are masked (not stored, no reward).
+`lax.cond`). Env steps are `mbjax.acting.episode_step`s: steps after the episode's end are
+masked (not stored, no reward).
 """
 
 from __future__ import annotations
@@ -21,14 +22,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from mbjax import acting, replay
 from mbjax import envs as mbjax_envs
-from mbjax import replay
 from mbjax.agents.pets.config import Config
 from mbjax.agents.program import Program, Segment, make_pure_train
 from mbjax.models import ModelState, make_ensemble
 from mbjax.planners import make_planner
 from mbjax.rollout import make_model_objective
-from mbjax.types import Transition
 
 
 @struct.dataclass
@@ -78,22 +78,30 @@ class PETS(NamedTuple):
     plan: Callable[..., tuple[jax.Array, Any, dict]]
 
 
-def resolve_task(config: Config) -> tuple[Callable | None, Callable | None]:
-    """Known reward/termination functions for the env, or None where the model learns them."""
-    reward_fn = termination_fn = None
-    if not (config.learned_reward and config.learned_termination):
-        task = mbjax_envs.task_fns(config.env)
-        if not config.learned_reward:
-            if not task.reward_is_exact and not config.use_estimated_reward:
-                raise ValueError(
-                    f"env {config.env!r}: its reward cannot be computed exactly from observations "
-                    f"({task.note}); use learned_reward=True with model.predict_reward=True, or "
-                    "use_estimated_reward=True to plan with the estimate"
-                )
-            reward_fn = task.reward_fn
-        if not config.learned_termination:
-            termination_fn = task.termination_fn
-    return reward_fn, termination_fn
+class FitMetrics(NamedTuple):
+    """A model fit's scalars: mean MSE over the elites (train / holdout), NaN/Inf met."""
+
+    train_loss: jax.Array
+    holdout_loss: jax.Array
+    nonfinite: jax.Array
+
+    @classmethod
+    def none(cls) -> "FitMetrics":
+        """For episodes without a fit: NaN losses, nothing non-finite."""
+        nan = jnp.full((), jnp.nan, jnp.float32)
+        return cls(nan, nan, jnp.zeros((), bool))
+
+    @classmethod
+    def of(cls, fit_info: dict) -> "FitMetrics":
+        """From the metrics of `model.fit` (the dynamics-model protocol's scalars)."""
+        return cls(fit_info["train_loss"], fit_info["holdout_loss"], fit_info["nonfinite"])
+
+
+class PlanCarry(NamedTuple):
+    """The carry of a learning episode's scan over plans."""
+
+    episode: acting.Episode
+    planner_state: Any
 
 
 def make_pets(config: Config) -> PETS:
@@ -106,7 +114,10 @@ def make_pets(config: Config) -> PETS:
     obs_size, action_size = env.observation_size, env.action_size
     model = make_ensemble(config.model, obs_size, action_size)
     planner = make_planner(config.planner, config.planner_config)
-    reward_fn, termination_fn = resolve_task(config)
+    reward_fn, termination_fn = mbjax_envs.resolve_task(
+        config.env, config.learned_reward, config.learned_termination,
+        config.use_estimated_reward,
+    )
     objective_for = make_model_objective(model, config.propagation, reward_fn, termination_fn)
     steps_per_plan = min(config.steps_per_plan, num_steps)
     num_plans = math.ceil(num_steps / steps_per_plan)
@@ -114,64 +125,41 @@ def make_pets(config: Config) -> PETS:
 
     def init(key: jax.Array) -> PETSState:
         k_model, k_run = jax.random.split(key)
-        example = Transition(
-            obs=jnp.zeros(obs_size), action=jnp.zeros(action_size), reward=jnp.zeros(()),
-            next_obs=jnp.zeros(obs_size), terminated=jnp.zeros(()),
-        )
         return PETSState(
             model=model.init(k_model),
-            buffer=replay.init(capacity, example),
+            buffer=replay.init(capacity, acting.empty_transition(obs_size, action_size)),
             key=k_run,
             episode=jnp.zeros((), jnp.int32),
             env_steps=jnp.zeros((), jnp.int32),
         )
 
-    def env_step(carry, action):
-        """One masked env step; carry = (env_state, alive, return, length)."""
-        env_state, alive, ret, length = carry
-        next_state = env.step(env_state, action)
-        truncation = next_state.info.get("truncation", jnp.zeros_like(next_state.done))
-        terminated = next_state.done * (1.0 - truncation)
-        transition = Transition(
-            obs=env_state.obs, action=action, reward=next_state.reward,
-            next_obs=next_state.obs, terminated=terminated,
-        )
-        # `where`: an env stepped past its termination may produce NaN, and NaN * 0 is NaN.
-        ret = ret + jnp.where(alive > 0, next_state.reward, 0.0)
-        carry = (next_state, alive * (1.0 - terminated), ret, length + alive)
-        return carry, (transition, alive)
+    env_step = functools.partial(acting.episode_step, env)
 
-    def finish(state: PETSState, key, transitions, valid, ret, length, fit_metrics, planned):
-        flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), transitions)
-        valid = valid.reshape(-1)[:num_steps]
-        flat = jax.tree_util.tree_map(lambda x: x[:num_steps], flat)
-        buffer = replay.add_masked(state.buffer, flat, valid)
+    def finish(state: PETSState, key: jax.Array, episode: acting.Episode,
+               steps: acting.EpisodeStep, fit: FitMetrics, planned: jax.Array):
+        """Stores the episode's valid transitions (steps: leaves [num_plans, steps_per_plan])."""
+        flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:])[:num_steps], steps)
+        buffer = replay.add_masked(state.buffer, flat.transition, flat.valid)
         new_state = state.replace(
             buffer=buffer, key=key, episode=state.episode + 1,
-            env_steps=state.env_steps + jnp.sum(valid, dtype=jnp.int32) * config.action_repeat,
+            env_steps=state.env_steps
+            + jnp.sum(flat.valid, dtype=jnp.int32) * config.action_repeat,
         )
         metrics = EpisodeMetrics(
-            env_steps=new_state.env_steps, episode_return=ret, episode_length=length,
-            model_train_mse=fit_metrics[0], model_holdout_mse=fit_metrics[1],
-            nonfinite=fit_metrics[2], planned_return=planned,
+            env_steps=new_state.env_steps, episode_return=episode.episode_return,
+            episode_length=episode.length, model_train_mse=fit.train_loss,
+            model_holdout_mse=fit.holdout_loss, nonfinite=fit.nonfinite, planned_return=planned,
         )
         return new_state, metrics
 
     def seed_episode(state: PETSState) -> tuple[PETSState, EpisodeMetrics]:
         key, k_reset, k_act = jax.random.split(state.key, 3)
-        actions = jax.random.uniform(
-            k_act, (num_plans, steps_per_plan, action_size), minval=-1.0, maxval=1.0
+        actions = acting.random_actions(k_act, (num_plans, steps_per_plan, action_size))
+        episode, steps = jax.lax.scan(
+            lambda ep, chunk: jax.lax.scan(env_step, ep, chunk),
+            acting.start_episode(env, k_reset), actions,
         )
-        env_state = env.reset(k_reset)
-        carry = (env_state, jnp.ones(()), jnp.zeros(()), jnp.zeros(()))
-
-        def plan_chunk(carry, chunk):
-            return jax.lax.scan(env_step, carry, chunk)
-
-        (_, _, ret, length), (transitions, valid) = jax.lax.scan(plan_chunk, carry, actions)
-        nan = jnp.full((), jnp.nan)
-        no_fit = (nan, nan, jnp.zeros((), bool))
-        return finish(state, key, transitions, valid, ret, length, no_fit, nan)
+        return finish(state, key, episode, steps, FitMetrics.none(), jnp.full((), jnp.nan))
 
     def plan(model_state: ModelState, planner_state: Any, obs: jax.Array, key: jax.Array):
         """One MPC decision: the action sequence [H, A] planned from `obs` under the model."""
@@ -182,33 +170,26 @@ def make_pets(config: Config) -> PETS:
     def learning_episode(state: PETSState, fit: bool = True) -> tuple[PETSState, EpisodeMetrics]:
         key, k_fit, k_reset, k_plan_init, k_episode = jax.random.split(state.key, 5)
         model_state = state.model
+        fit_metrics = FitMetrics.none()
         if fit:
             model_state, fit_info = model.fit(model_state, state.buffer, k_fit)
-            elites = model_state.elites
-            fit_metrics = (
-                jnp.mean(fit_info["train_mse"][elites]),
-                jnp.mean(fit_info["holdout_mse"][elites]),
-                fit_info["nonfinite"],
+            fit_metrics = FitMetrics.of(fit_info)
+
+        def plan_and_act(carry: PlanCarry, k: jax.Array):
+            actions, planner_state, info = plan(
+                model_state, carry.planner_state, carry.episode.state.obs, k
             )
-        else:
-            fit_metrics = (jnp.full((), jnp.nan), jnp.full((), jnp.nan), jnp.zeros((), bool))
-        env_state = env.reset(k_reset)
-        planner_state = planner.init(action_size, k_plan_init)
-
-        def plan_and_act(carry, k):
-            env_carry, planner_state = carry
-            actions, planner_state, info = plan(model_state, planner_state, env_carry[0].obs, k)
-            env_carry, out = jax.lax.scan(env_step, env_carry, actions[:steps_per_plan])
+            episode, steps = jax.lax.scan(env_step, carry.episode, actions[:steps_per_plan])
             planner_state = planner.shift(planner_state, steps_per_plan)
-            return (env_carry, planner_state), (out, info["best_return"])
+            return PlanCarry(episode, planner_state), (steps, info["best_return"])
 
-        env_carry = (env_state, jnp.ones(()), jnp.zeros(()), jnp.zeros(()))
-        keys = jax.random.split(k_episode, num_plans)
-        ((_, _, ret, length), _), ((transitions, valid), planned) = jax.lax.scan(
-            plan_and_act, (env_carry, planner_state), keys
+        carry = PlanCarry(acting.start_episode(env, k_reset),
+                          planner.init(action_size, k_plan_init))
+        carry, (steps, planned) = jax.lax.scan(
+            plan_and_act, carry, jax.random.split(k_episode, num_plans)
         )
         state = state.replace(model=model_state)
-        return finish(state, key, transitions, valid, ret, length, fit_metrics, planned.mean())
+        return finish(state, key, carry.episode, steps, fit_metrics, planned.mean())
 
     return PETS(
         config=config, env=env, model=model, planner=planner, num_steps=num_steps, init=init,

@@ -1,30 +1,10 @@
-"""SAC configuration: static structure plus the default values of the numeric hyperparameters."""
+"""SAC configuration: the learner (`SACConfig`) and the SAC-alone training run (`Config`)."""
 
 from __future__ import annotations
 
 import dataclasses
-import math
 
-
-def _positive_int_tuple(name: str, value: object) -> None:
-    if (
-        not isinstance(value, tuple)
-        or len(value) == 0
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
-    ):
-        raise ValueError(
-            f"SACConfig.{name} must be a non-empty tuple of positive ints, got {value!r}"
-        )
-
-
-def _in_range(name: str, value: object, lo: float, hi: float, lo_open: bool, hi_open: bool) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
-    if not ok:
-        lb = "(" if lo_open else "["
-        rb = ")" if hi_open else "]"
-        raise ValueError(f"SACConfig.{name} must be a number in {lb}{lo}, {hi}{rb}, got {value!r}")
+from mbjax import validation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,39 +33,70 @@ class SACConfig:
     normalize_observations: bool = False
 
     def __post_init__(self) -> None:
-        # Lists from CLI overrides are accepted and frozen into tuples.
-        if isinstance(self.hidden_sizes, list):
-            object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
-        _positive_int_tuple("hidden_sizes", self.hidden_sizes)
-        if (
-            not isinstance(self.num_critics, int)
-            or isinstance(self.num_critics, bool)
-            or self.num_critics < 1
-        ):
-            raise ValueError(f"SACConfig.num_critics must be an int >= 1, got {self.num_critics!r}")
-        for name in ("actor_lr", "critic_lr", "alpha_lr"):
-            _in_range(name, getattr(self, name), 0.0, math.inf, True, True)
-        _in_range("discount", self.discount, 0.0, 1.0, False, False)
-        _in_range("tau", self.tau, 0.0, 1.0, True, False)
-        _in_range("init_alpha", self.init_alpha, 0.0, math.inf, True, True)
+        validation.field_int_tuple(self, "hidden_sizes")
+        validation.field_int(self, "num_critics")
+        for name in ("actor_lr", "critic_lr", "alpha_lr", "init_alpha", "reward_scale"):
+            validation.field_float(self, name, 0.0, lo_open=True)
+        validation.field_float(self, "discount", 0.0, 1.0)
+        validation.field_float(self, "tau", 0.0, 1.0, lo_open=True)
         if self.target_entropy is not None:
-            _in_range("target_entropy", self.target_entropy, -math.inf, math.inf, True, True)
-        if (
-            not isinstance(self.batch_size, int)
-            or isinstance(self.batch_size, bool)
-            or self.batch_size < 1
-        ):
-            raise ValueError(f"SACConfig.batch_size must be an int >= 1, got {self.batch_size!r}")
-        _in_range("reward_scale", self.reward_scale, 0.0, math.inf, True, True)
-        _in_range("log_std_min", self.log_std_min, -math.inf, math.inf, True, True)
-        _in_range("log_std_max", self.log_std_max, -math.inf, math.inf, True, True)
+            validation.field_float(self, "target_entropy")
+        validation.field_int(self, "batch_size")
+        validation.field_float(self, "log_std_min")
+        validation.field_float(self, "log_std_max")
         if not self.log_std_min < self.log_std_max:
-            raise ValueError(
-                "SACConfig.log_std_min must be < log_std_max, got "
-                f"log_std_min={self.log_std_min!r}, log_std_max={self.log_std_max!r}"
+            raise validation.field_error(
+                self, "log_std_min", f"a number < log_std_max={self.log_std_max!r}"
             )
-        if not isinstance(self.normalize_observations, bool):
-            raise ValueError(
-                "SACConfig.normalize_observations must be a bool, got "
-                f"{self.normalize_observations!r}"
-            )
+        validation.field_bool(self, "normalize_observations")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """SAC alone on a batch of real environments (the SAC loop MBPO adds its model to).
+
+    Loop: `init_random_steps` uniform-random env transitions (collected in `init`), then
+    `num_epochs` epochs of `steps_per_epoch` env transitions from `num_envs` parallel envs
+    (auto-reset), each iteration of num_envs transitions followed by `updates_per_step *
+    num_envs` SAC updates on uniform batches of the replay buffer. Each epoch ends with
+    `num_eval_episodes` evaluation episodes of the deterministic policy.
+
+    env: registry name (`mbjax.envs.names()`); episode_length: env steps per episode (None: the
+    env's default); action_repeat: env steps per agent action.
+    replay_capacity: real-data buffer size (None: every transition of the run).
+    """
+
+    env: str = "point_mass"
+    episode_length: int | None = None
+    action_repeat: int = 1
+    num_epochs: int = 10
+    steps_per_epoch: int = 1000
+    num_envs: int = 1
+    init_random_steps: int = 1000
+    updates_per_step: int = 1
+    num_eval_episodes: int = 5
+    replay_capacity: int | None = None
+    sac: SACConfig = SACConfig()
+
+    def __post_init__(self) -> None:
+        for name in ("action_repeat", "num_epochs", "steps_per_epoch", "num_envs",
+                     "updates_per_step", "num_eval_episodes"):
+            validation.field_int(self, name)
+        validation.field_int(self, "init_random_steps", lo=0)
+        validation.field_optional_int(self, "episode_length")
+        validation.field_optional_int(self, "replay_capacity")
+        for name in ("init_random_steps", "steps_per_epoch"):
+            if getattr(self, name) % self.num_envs:
+                raise validation.field_error(self, name, f"a multiple of num_envs={self.num_envs}")
+        if not isinstance(self.sac, SACConfig):
+            raise validation.field_error(self, "sac", "a SACConfig")
+
+    @property
+    def total_env_steps(self) -> int:
+        return self.init_random_steps + self.num_epochs * self.steps_per_epoch
+
+    @property
+    def capacity(self) -> int:
+        """The replay buffer's size."""
+        return self.replay_capacity or self.total_env_steps
+

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from mbjax import validation
 from mbjax.agents.sac import distribution, losses
 from mbjax.agents.sac import normalizer as obs_normalizer
 from mbjax.agents.sac.config import SACConfig
@@ -82,17 +83,12 @@ class SAC(NamedTuple):
     action_size: int
 
 
-def _check_size(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"make_sac: {name} must be a positive int, got {value!r}")
-
-
 def make_sac(config: SACConfig, obs_size: int, action_size: int) -> SAC:
     """Builds the SAC function bundle for flat observations [obs_size] and actions in [-1, 1]^A."""
     if not isinstance(config, SACConfig):
-        raise ValueError(f"make_sac: config must be a SACConfig, got {type(config).__name__}")
-    _check_size("obs_size", obs_size)
-    _check_size("action_size", action_size)
+        raise validation.invalid("make_sac: config", type(config).__name__, "a SACConfig")
+    validation.check_int("make_sac: obs_size", obs_size)
+    validation.check_int("make_sac: action_size", action_size)
 
     policy_net = PolicyNetwork(
         config.hidden_sizes, action_size, config.log_std_min, config.log_std_max
@@ -236,8 +232,7 @@ def make_sac(config: SACConfig, obs_size: int, action_size: int) -> SAC:
 
         Returns the final state and the metrics averaged over the updates.
         """
-        if not isinstance(num_updates, int) or isinstance(num_updates, bool) or num_updates < 1:
-            raise ValueError(f"update_many: num_updates must be an int >= 1, got {num_updates!r}")
+        validation.check_int("update_many: num_updates", num_updates)
 
         def body(s: SACState, k: jax.Array):
             k_sample, k_update = jax.random.split(k)

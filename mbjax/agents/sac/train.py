@@ -1,278 +1,276 @@
-"""A small, fully compiled SAC training loop on a batch of environments ("SAC alone").
+"""SAC alone as a Program: one compiled epoch, `make_train(config) -> train(key)`.
 
-    trainer = make_train_sac(env, SACConfig(), num_env_steps=20_000, num_envs=4)
-    state, metrics = jax.jit(trainer.train)(key)          # whole run, one program (vmap over seeds)
-    # or chunk by chunk, with host code between chunks:
-    ts = trainer.init(key); ts, m = jax.jit(trainer.run_chunk)(ts)
+    from mbjax.agents import sac
+    config = sac.preset("point_mass", "test")
+    program = sac.make_program(config)             # run_host / run_sweep / make_pure_train
+    _, metrics = jax.jit(jax.vmap(sac.make_train(config)))(keys)   # a seed sweep, one program
+    init_carry, policy = sac.make_policy(config, final_state)
 
-Environments follow Brax's `Env` protocol without auto-reset (e.g. wrapped in Brax's
-`EpisodeWrapper`): `state.done` includes time-limit truncation and `state.info['truncation']`
-marks it, so termination = done * (1 - truncation). Finished envs are reset with fresh keys inside
-the loop, and the stored `next_obs` is the true last observation, so truncated transitions still
-bootstrap correctly. (An env that auto-resets itself also works, but then the `next_obs` of a
-truncated transition is the next episode's first observation.)
+Structure (`mbjax.acting` does all env interaction):
+  init: reset `num_envs` envs, then `init_random_steps` uniform-random transitions;
+  epoch: scan over steps_per_epoch / num_envs iterations of
+             step the envs with the SAC policy (auto-reset) -> replay buffer,
+             updates_per_step * num_envs SAC updates on batches from the buffer;
+         then evaluate the deterministic policy on num_eval_episodes episodes.
+
+This is the one SAC training loop: MBPO (`mbjax.agents.mbpo.train`) builds a `SACLoop` from
+`mbpo.sac_alone(config)`, extends `TrainState` with its model and model buffer, interleaves model
+blocks with the same `learn_iteration`s (sampling mixed real/model batches) and ends its epochs
+with the same `finish_epoch`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from typing import Any, NamedTuple
+import math
+from typing import Any, Callable, NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
-from mbjax import replay
-from mbjax.agents.sac.config import SACConfig
-from mbjax.agents.sac.learner import SAC, SACState, make_sac
+from mbjax import acting, replay
+from mbjax import envs as mbjax_envs
+from mbjax.agents.algorithm import PolicyFactory
+from mbjax.agents.program import Program, Segment, make_pure_train
+from mbjax.agents.sac.config import Config
+from mbjax.agents.sac.learner import SAC, ActorParams, SACState, make_sac
 from mbjax.types import Transition
 
 
 @struct.dataclass
-class SACTrainState:
-    """agent: SACState; buffer: ReplayBuffer of Transition; env_state: leaves [B, ...]."""
+class TrainState:
+    """Everything a SAC run needs to continue, as one pytree (what checkpoints hold).
 
-    agent: SACState
-    buffer: replay.ReplayBuffer
-    env_state: Any
-    env_steps: jax.Array  # [] int32, transitions collected so far (all envs)
-    key: jax.Array
-
-
-class TrainSAC(NamedTuple):
-    """init(key) -> SACTrainState; run_chunk(ts) -> (ts, metrics);
-    evaluate(agent, key) -> returns [num_eval_envs]; train(key) -> (ts, metrics)."""
-
-    init: Callable[[jax.Array], SACTrainState]
-    run_chunk: Callable[[SACTrainState], tuple[SACTrainState, dict[str, jax.Array]]]
-    evaluate: Callable[[SACState, jax.Array], jax.Array]
-    train: Callable[[jax.Array], tuple[SACTrainState, dict[str, jax.Array]]]
-    sac: SAC
-    num_chunks: int
-    env_steps_per_chunk: int
-
-
-@dataclasses.dataclass(frozen=True)
-class _LoopSettings:
-    num_env_steps: int
-    num_envs: int
-    num_evals: int
-    num_eval_envs: int
-    eval_episode_length: int
-    replay_capacity: int
-    warmup_steps: int
-    updates_per_step: int
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            lo = 0 if f.name == "warmup_steps" else 1
-            if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-                raise ValueError(f"make_train_sac: {f.name} must be an int >= {lo}, got {v!r}")
-        per_chunk = self.num_envs * self.num_evals
-        if self.num_env_steps % per_chunk:
-            raise ValueError(
-                f"make_train_sac: num_env_steps={self.num_env_steps} must be a multiple of "
-                f"num_envs * num_evals = {per_chunk}"
-            )
-
-
-def _truncation(env_state: Any) -> jax.Array:
-    info = getattr(env_state, "info", None) or {}
-    if "truncation" in info:
-        return info["truncation"].astype(jnp.float32)
-    return jnp.zeros_like(env_state.done, dtype=jnp.float32)
-
-
-def _where_done(done: jax.Array, on_done: Any, otherwise: Any) -> Any:
-    def select(x, y):
-        return jnp.where(jnp.reshape(done, done.shape + (1,) * (x.ndim - done.ndim)) > 0, x, y)
-
-    return jax.tree_util.tree_map(select, on_done, otherwise)
-
-
-def make_train_sac(
-    env: Any,
-    config: SACConfig,
-    num_env_steps: int,
-    *,
-    num_envs: int = 1,
-    num_evals: int = 10,
-    num_eval_envs: int = 8,
-    eval_episode_length: int | None = None,
-    replay_capacity: int | None = None,
-    warmup_steps: int = 1000,
-    updates_per_step: int = 1,
-) -> TrainSAC:
-    """A pure SAC training loop over `num_envs` parallel copies of `env`.
-
-    Each iteration steps all envs once (num_envs transitions), adds them to the replay buffer and
-    then runs `updates_per_step` SAC updates (once at least `warmup_steps` transitions have been
-    collected; before that, actions are uniform in [-1, 1]). The run is split into `num_evals`
-    chunks of num_env_steps / num_evals transitions, each one `lax.scan`; after every chunk the
-    deterministic policy is evaluated on `num_eval_envs` episodes of `eval_episode_length` steps
-    (default: `env.episode_length` if the env has one, else 1000).
-
-    `train(key)` returns metrics with `eval_env_steps` [num_evals + 1] and `eval_returns`
-    [num_evals + 1, num_eval_envs] (row 0: the initial policy) and per-chunk means of the update
-    metrics (each [num_evals]).
+    sac: learner state; buffer: real transitions; envs: the training envs (`acting.EnvBatch`,
+    leaves [num_envs, ...], with running / last episode returns); key: the run's PRNG key;
+    epoch / env_steps: int32 counters (env_steps counts env steps, action repeats included).
     """
-    if eval_episode_length is None:
-        eval_episode_length = int(getattr(env, "episode_length", 1000))
-    if replay_capacity is None:
-        replay_capacity = max(min(num_env_steps, 1_000_000), 1)
-    settings = _LoopSettings(
-        num_env_steps=num_env_steps,
-        num_envs=num_envs,
-        num_evals=num_evals,
-        num_eval_envs=num_eval_envs,
-        eval_episode_length=eval_episode_length,
-        replay_capacity=replay_capacity,
-        warmup_steps=warmup_steps,
-        updates_per_step=updates_per_step,
-    )
-    obs_size = int(env.observation_size)
-    action_size = int(env.action_size)
-    sac = make_sac(config, obs_size, action_size)
-    iters_per_chunk = num_env_steps // (num_envs * num_evals)
-    v_reset = jax.vmap(env.reset)
-    v_step = jax.vmap(env.step)
 
-    def init(key: jax.Array) -> SACTrainState:
-        k_agent, k_env, k_loop = jax.random.split(key, 3)
-        env_state = v_reset(jax.random.split(k_env, num_envs))
-        example = Transition(
-            obs=jnp.zeros((obs_size,), jnp.float32),
-            action=jnp.zeros((action_size,), jnp.float32),
-            reward=jnp.zeros((), jnp.float32),
-            next_obs=jnp.zeros((obs_size,), jnp.float32),
-            terminated=jnp.zeros((), jnp.float32),
-        )
-        agent = sac.observe(sac.init(k_agent), env_state.obs)
-        return SACTrainState(
-            agent=agent,
-            buffer=replay.init(settings.replay_capacity, example),
-            env_state=env_state,
+    sac: SACState
+    buffer: replay.ReplayBuffer
+    envs: acting.EnvBatch
+    key: jax.Array
+    epoch: jax.Array
+    env_steps: jax.Array
+
+
+State = TypeVar("State", bound=TrainState)  # TrainState or an extension of it (MBPO's)
+# sample_batch(state, key) -> one SAC batch, Transition leaves [batch_size, ...]
+SampleFn = Callable[[Any, jax.Array], Transition]
+
+
+class EpochMetrics(NamedTuple):
+    """Per-epoch scalars (stacked over epochs by `make_train`).
+
+    episode_return / eval_return_std: mean / std of the deterministic policy's evaluation returns
+    after the epoch; train_return: mean return of the training envs' last finished episodes (NaN
+    before any finished); nonfinite: NaN/Inf met; sac: SAC update metrics (means over the epoch);
+    extra: what an algorithm built on this loop adds (MBPO: its model's metrics), None here.
+    """
+
+    env_steps: jax.Array
+    episode_return: jax.Array
+    eval_return_std: jax.Array
+    train_return: jax.Array
+    nonfinite: jax.Array
+    sac: dict
+    extra: Any = None
+
+
+class SACLoop(NamedTuple):
+    """The SAC loop's functions for one Config (all pure; jit where you call them).
+
+    init(key) -> TrainState                     envs reset + random exploration (jitted)
+    epoch(state) -> (state, EpochMetrics)       one epoch of SAC alone
+    Pieces that MBPO composes (they work on any extension of TrainState):
+    init_state(k_sac, k_env, k_run) -> TrainState       before exploration
+    explore(state, key) -> state                         init_random_steps random transitions
+    learn_iteration(state, key, sample_batch) -> (state, SAC metrics)   num_envs env steps, then
+        updates_per_step * num_envs updates on batches sample_batch(state, key)
+    finish_epoch(state, key, eval_key, sac_metrics, nonfinite) -> (state, EpochMetrics)
+    evaluate(actor_params, key) -> returns [num_eval_episodes]
+    """
+
+    init: Callable[[jax.Array], TrainState]
+    epoch: Callable[[TrainState], tuple[TrainState, EpochMetrics]]
+    init_state: Callable[[jax.Array, jax.Array, jax.Array], TrainState]
+    explore: Callable[[State, jax.Array], State]
+    learn_iteration: Callable[[State, jax.Array, SampleFn], tuple[State, dict]]
+    finish_epoch: Callable[..., tuple[State, EpochMetrics]]
+    evaluate: Callable[[ActorParams, jax.Array], jax.Array]
+    config: Config
+    env: Any
+    sac: SAC
+    num_eval_steps: int  # agent steps per evaluation episode
+
+
+def make_env(config: Any) -> Any:
+    """The registry env of a config with `env`, `episode_length` and `action_repeat` fields."""
+    return mbjax_envs.make(
+        config.env, episode_length=config.episode_length, action_repeat=config.action_repeat
+    )
+
+
+def _all_finite(tree: Any) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
+
+
+def _epoch_metrics(state: TrainState, returns: jax.Array, sac_metrics: dict,
+                   nonfinite: jax.Array | bool) -> EpochMetrics:
+    """returns: [num_eval_episodes]; sac_metrics: leaves of any shape (averaged)."""
+    sac_metrics = jax.tree_util.tree_map(jnp.mean, sac_metrics)
+    return EpochMetrics(
+        env_steps=state.env_steps, episode_return=jnp.mean(returns),
+        eval_return_std=jnp.std(returns), train_return=acting.mean_last_return(state.envs),
+        nonfinite=jnp.asarray(nonfinite) | ~_all_finite(sac_metrics) | ~_all_finite(returns),
+        sac=sac_metrics,
+    )
+
+
+def make_loop(config: Config) -> SACLoop:
+    """Builds the env, the SAC learner and the loop's functions for `config`."""
+    env = make_env(config)
+    obs_size, action_size = int(env.observation_size), int(env.action_size)
+    sac = make_sac(config.sac, obs_size, action_size)
+    num_envs = config.num_envs
+    updates_per_iter = config.updates_per_step * num_envs
+    num_eval_steps = math.ceil(env.episode_length / config.action_repeat)
+
+    def init_state(k_sac: jax.Array, k_env: jax.Array, k_run: jax.Array) -> TrainState:
+        envs = acting.reset_batch(env, k_env, num_envs)
+        return TrainState(
+            sac=sac.observe(sac.init(k_sac), envs.state.obs),
+            buffer=replay.init(config.capacity, acting.empty_transition(obs_size, action_size)),
+            envs=envs, key=k_run, epoch=jnp.zeros((), jnp.int32),
             env_steps=jnp.zeros((), jnp.int32),
-            key=k_loop,
         )
 
-    # Shapes of one SAC batch, for the zero metrics of iterations without updates.
-    def spec(*shape: int) -> jax.ShapeDtypeStruct:
-        return jax.ShapeDtypeStruct((config.batch_size,) + shape, jnp.float32)
+    def env_iteration(state: State, key: jax.Array, random_actions: bool) -> State:
+        """num_envs env steps (auto-reset) into the replay buffer."""
+        k_act, k_reset = jax.random.split(key)
+        if random_actions:
+            action = acting.random_actions(k_act, (num_envs, action_size))
+        else:
+            action = sac.act(state.sac.actor_params, state.envs.state.obs, k_act)
+        envs, transitions = acting.step_batch(env, state.envs, action, k_reset)
+        return state.replace(
+            sac=sac.observe(state.sac, transitions.next_obs),
+            buffer=replay.add(state.buffer, transitions),
+            envs=envs,
+            env_steps=state.env_steps + num_envs * config.action_repeat,
+        )
 
-    example_batch = Transition(
-        obs=spec(obs_size),
-        action=spec(action_size),
-        reward=spec(),
-        next_obs=spec(obs_size),
-        terminated=spec(),
+    def explore(state: State, key: jax.Array) -> State:
+        n = config.init_random_steps // num_envs
+        if n == 0:
+            return state
+        state, _ = jax.lax.scan(
+            lambda s, k: (env_iteration(s, k, random_actions=True), None), state,
+            jax.random.split(key, n),
+        )
+        return state
+
+    def init(key: jax.Array) -> TrainState:
+        k_sac, k_env, k_explore, k_run = jax.random.split(key, 4)
+        return explore(init_state(k_sac, k_env, k_run), k_explore)
+
+    def learn_iteration(state: State, key: jax.Array, sample_batch: SampleFn):
+        k_env, k_update = jax.random.split(key)
+        state = env_iteration(state, k_env, random_actions=False)
+        agent, metrics = sac.update_many(
+            state.sac, lambda k: sample_batch(state, k), k_update, updates_per_iter
+        )
+        return state.replace(sac=agent), metrics
+
+    def evaluate(actor_params: ActorParams, key: jax.Array) -> jax.Array:
+        """Undiscounted returns [num_eval_episodes] of the deterministic policy."""
+        act = lambda p, obs, k: sac.act(p, obs, k, deterministic=True)
+        return acting.evaluate(env, act, actor_params, key, config.num_eval_episodes,
+                               num_eval_steps)
+
+    def finish_epoch(state: State, key: jax.Array, eval_key: jax.Array, sac_metrics: dict,
+                     nonfinite: jax.Array | bool = False) -> tuple[State, EpochMetrics]:
+        """Evaluates, averages the SAC metrics, advances the epoch and stores `key`."""
+        returns = evaluate(state.sac.actor_params, eval_key)
+        state = state.replace(key=key, epoch=state.epoch + 1)
+        return state, _epoch_metrics(state, returns, sac_metrics, nonfinite)
+
+    def sample_real(state: TrainState, key: jax.Array) -> Transition:
+        return replay.sample(state.buffer, key, config.sac.batch_size)
+
+    def epoch(state: TrainState) -> tuple[TrainState, EpochMetrics]:
+        key, k_iters, k_eval = jax.random.split(state.key, 3)
+        state, sac_metrics = jax.lax.scan(
+            lambda s, k: learn_iteration(s, k, sample_real), state,
+            jax.random.split(k_iters, config.steps_per_epoch // num_envs),
+        )
+        return finish_epoch(state, key, k_eval, sac_metrics)
+
+    return SACLoop(
+        init=jax.jit(init), epoch=epoch, init_state=init_state, explore=explore,
+        learn_iteration=learn_iteration, finish_epoch=finish_epoch, evaluate=evaluate,
+        config=config, env=env, sac=sac, num_eval_steps=num_eval_steps,
     )
 
-    def zero_metrics(agent: SACState) -> dict[str, jax.Array]:
-        shapes = jax.eval_shape(
-            lambda a, b: sac.update(a, b, jax.random.key(0))[1], agent, example_batch
-        )
-        return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
-    def env_iteration(ts: SACTrainState, _) -> tuple[SACTrainState, dict[str, jax.Array]]:
-        key, k_act, k_rand, k_reset, k_update = jax.random.split(ts.key, 5)
-        env_state = ts.env_state
-        obs = env_state.obs
-        policy_action = sac.act(ts.agent.actor_params, obs, k_act)
-        random_action = jax.random.uniform(k_rand, policy_action.shape, minval=-1.0, maxval=1.0)
-        warm = ts.env_steps < settings.warmup_steps
-        action = jnp.where(warm, random_action, policy_action)
+def optional_float(x: Any) -> float | None:
+    """A host scalar as float, None for NaN (records are JSON)."""
+    v = float(np.asarray(x))
+    return None if math.isnan(v) else v
 
-        next_state = v_step(env_state, action)
-        done = next_state.done.astype(jnp.float32)
-        transitions = Transition(
-            obs=obs,
-            action=action,
-            reward=next_state.reward,
-            next_obs=next_state.obs,
-            terminated=done * (1.0 - _truncation(next_state)),
-        )
-        buffer = replay.add(ts.buffer, transitions)
-        agent = sac.observe(ts.agent, next_state.obs)
 
-        # Reset finished envs with fresh keys; skip the reset computation when none finished.
-        env_state = jax.lax.cond(
-            jnp.any(done > 0),
-            lambda s: _where_done(done, v_reset(jax.random.split(k_reset, num_envs)), s),
-            lambda s: s,
-            next_state,
-        )
-        env_steps = ts.env_steps + num_envs
+def epoch_record(epoch: int, m: Any) -> dict[str, Any]:
+    """The host record of one epoch's EpochMetrics (MBPO adds its model fields)."""
+    record = {
+        "episode": epoch,
+        "epoch": epoch,
+        "env_steps": int(m.env_steps),
+        "episode_return": float(m.episode_return),
+        "eval_return_std": float(m.eval_return_std),
+        "train_return": optional_float(m.train_return),
+    }
+    record.update({k: optional_float(v) for k, v in sorted(m.sac.items())})
+    return record
 
-        def do_updates(a: SACState):
-            sample_fn = lambda k: replay.sample(buffer, k, config.batch_size)
-            return sac.update_many(a, sample_fn, k_update, settings.updates_per_step)
 
-        learning = env_steps >= max(settings.warmup_steps, 1)
-        agent, metrics = jax.lax.cond(learning, do_updates, lambda a: (a, zero_metrics(a)), agent)
-        new_ts = SACTrainState(
-            agent=agent, buffer=buffer, env_state=env_state, env_steps=env_steps, key=key
-        )
-        return new_ts, (metrics, learning.astype(jnp.float32))
-
-    def run_chunk(ts: SACTrainState) -> tuple[SACTrainState, dict[str, jax.Array]]:
-        """num_env_steps / num_evals transitions as one scan.
-
-        Returns the update metrics averaged over the iterations that updated (zeros if none did)
-        and `num_updates`, the number of SAC updates in this chunk.
-        """
-        ts, (metrics, learning) = jax.lax.scan(env_iteration, ts, None, length=iters_per_chunk)
-        count = jnp.sum(learning)
-        metrics = jax.tree_util.tree_map(
-            lambda m: jnp.sum(m * learning, axis=0) / jnp.maximum(count, 1.0), metrics
-        )
-        metrics["num_updates"] = (count * settings.updates_per_step).astype(jnp.int32)
-        return ts, metrics
-
-    def evaluate(agent: SACState, key: jax.Array) -> jax.Array:
-        """Undiscounted returns [num_eval_envs] of the deterministic policy, one episode each."""
-        state = v_reset(jax.random.split(key, settings.num_eval_envs))
-        params = agent.actor_params
-
-        def step(carry, _):
-            s, alive, ret = carry
-            action = sac.act(params, s.obs, key, deterministic=True)
-            s = v_step(s, action)
-            ret = ret + alive * s.reward
-            alive = alive * (1.0 - s.done.astype(jnp.float32))
-            return (s, alive, ret), None
-
-        alive = jnp.ones((settings.num_eval_envs,), jnp.float32)
-        (_, _, returns), _ = jax.lax.scan(
-            step, (state, alive, jnp.zeros_like(alive)), None, length=settings.eval_episode_length
-        )
-        return returns
-
-    def train(key: jax.Array) -> tuple[SACTrainState, dict[str, jax.Array]]:
-        """The whole run as one program: jit(vmap(train))(keys) sweeps seeds."""
-        k_init, k_eval = jax.random.split(key)
-        ts = init(k_init)
-        eval_keys = jax.random.split(k_eval, settings.num_evals + 1)
-        first = evaluate(ts.agent, eval_keys[0])
-
-        def chunk(ts: SACTrainState, k: jax.Array):
-            ts, metrics = run_chunk(ts)
-            return ts, (metrics, evaluate(ts.agent, k), ts.env_steps)
-
-        ts, (metrics, returns, steps) = jax.lax.scan(chunk, ts, eval_keys[1:])
-        metrics = dict(metrics)
-        metrics["eval_returns"] = jnp.concatenate([first[None], returns], axis=0)
-        metrics["eval_env_steps"] = jnp.concatenate([jnp.zeros((1,), jnp.int32), steps])
-        return ts, metrics
-
-    return TrainSAC(
-        init=init,
-        run_chunk=run_chunk,
-        evaluate=evaluate,
-        train=train,
-        sac=sac,
-        num_chunks=settings.num_evals,
-        env_steps_per_chunk=iters_per_chunk * num_envs,
+def make_program(config: Config, loop: SACLoop | None = None) -> Program:
+    """SAC alone as a Program: `num_epochs` identical compiled epochs."""
+    loop = loop or make_loop(config)
+    return Program(
+        init=loop.init, segments=(Segment(loop.epoch, config.num_epochs),), to_record=epoch_record
     )
+
+
+def make_train(config: Config) -> Callable[[jax.Array], tuple[TrainState, EpochMetrics]]:
+    """A pure `train(key) -> (final_state, metrics)`; metrics leaves are [num_epochs].
+
+    `jax.jit(jax.vmap(make_train(config)))(keys)` runs a seed sweep as one program.
+    """
+    return make_pure_train(make_program(config))
+
+
+def actor_policy(sac: SAC, actor_params: ActorParams, deterministic: bool = True) -> PolicyFactory:
+    """(init_carry, policy) acting with a SAC actor: init_carry(key) -> () (no carry);
+    policy(carry, obs [..., obs_dim], key) -> (carry, action [..., A], {}), the policy's mode when
+    `deterministic`, else a sample. Pure and jittable."""
+
+    def init_carry(key: jax.Array):
+        del key
+        return ()
+
+    def policy(carry, obs: jax.Array, key: jax.Array):
+        return carry, sac.act(actor_params, obs, key, deterministic=deterministic), {}
+
+    return init_carry, policy
+
+
+def make_policy(config: Any, state: TrainState, deterministic: bool = True) -> PolicyFactory:
+    """(init_carry, policy) acting with the final state's SAC actor (see `actor_policy`).
+
+    config: a Config, or any config with `env`, `episode_length`, `action_repeat` and `sac`
+    (MBPO's); state: a TrainState or an extension of it (MBPOState).
+    """
+    env = make_env(config)
+    sac = make_sac(config.sac, int(env.observation_size), int(env.action_size))
+    return actor_policy(sac, state.sac.actor_params, deterministic)
