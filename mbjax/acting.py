@@ -47,6 +47,11 @@ def truncation(state: Any) -> jax.Array:
     return jnp.zeros(jnp.shape(state.done), jnp.float32)
 
 
+def termination(state: Any) -> jax.Array:
+    """1.0 where the step into `state` terminated (done, and not a time-limit truncation)."""
+    return jnp.asarray(state.done, jnp.float32) * (1.0 - truncation(state))
+
+
 def make_transition(state: Any, action: jax.Array, next_state: Any) -> Transition:
     """The transition state -action-> next_state, with termination and truncation kept apart.
 

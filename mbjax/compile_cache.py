@@ -1,4 +1,5 @@
-"""Persistent XLA compilation cache: compile time is user time (a second run of the same configuration starts in seconds)."""
+"""Persistent XLA compilation cache: compile time is user time, so a second run of the same
+configuration starts in seconds."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Dynamics models: the model protocol (`base`) and its implementations: stacked-member MLP
 ensembles (deterministic or Gaussian) with normalizers and a compiled fit."""
 
-from mbjax.models.base import DynamicsModel, check_model
+from mbjax.models.base import DynamicsModel, FitMetrics, check_model, check_model_matches
 from mbjax.models.config import EnsembleConfig
 from mbjax.models.ensemble import Ensemble, make_ensemble, select_members, set_learning_rate
 from mbjax.models.normalizer import Normalizer, denormalize, fit_normalizer, normalize
@@ -10,7 +10,9 @@ from mbjax.models.training import raise_if_nonfinite
 
 __all__ = [
     "DynamicsModel",
+    "FitMetrics",
     "check_model",
+    "check_model_matches",
     "set_learning_rate",
     "Ensemble",
     "EnsembleConfig",

@@ -35,9 +35,10 @@ Moment-matching models (a GP propagating Gaussians) will add an optional method 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Callable, NamedTuple, Protocol, runtime_checkable
 
 import jax
+import jax.numpy as jnp
 
 from mbjax.models.state import ModelStep
 
@@ -63,6 +64,25 @@ class DynamicsModel(Protocol):
     elites: Callable[[Any], jax.Array]
 
 
+class FitMetrics(NamedTuple):
+    """A model fit's scalars: mean MSE over the elites (train / holdout), NaN/Inf met."""
+
+    train_loss: jax.Array
+    holdout_loss: jax.Array
+    nonfinite: jax.Array
+
+    @classmethod
+    def none(cls) -> "FitMetrics":
+        """For episodes without a fit: NaN losses, nothing non-finite."""
+        nan = jnp.full((), jnp.nan, jnp.float32)
+        return cls(nan, nan, jnp.zeros((), bool))
+
+    @classmethod
+    def of(cls, fit_info: dict) -> "FitMetrics":
+        """From the metrics of `model.fit` (the dynamics-model protocol's scalars)."""
+        return cls(fit_info["train_loss"], fit_info["holdout_loss"], fit_info["nonfinite"])
+
+
 def check_model(model: Any, where: str = "model") -> None:
     """Raises ValueError naming what is missing if `model` does not implement the protocol."""
     missing = [name for name in PROTOCOL_ATTRIBUTES if not hasattr(model, name)]
@@ -79,4 +99,26 @@ def check_model(model: Any, where: str = "model") -> None:
         raise ValueError(
             f"{where}: num_elites={model.num_elites} is invalid; allowed: at most "
             f"num_members={model.num_members}"
+        )
+
+
+def check_model_matches(
+    model: Any, obs_size: int, action_size: int, where: str, *, needs_reward: bool = False,
+    needs_termination: bool = False,
+) -> None:
+    """check_model, a model stepping observations of the env's sizes, and the heads a learner
+    asks for (learned reward / termination)."""
+    check_model(model, where)
+    for needed, has, head in ((needs_reward, model.has_reward, "reward"),
+                              (needs_termination, model.has_termination, "termination")):
+        if needed and not has:
+            raise ValueError(
+                f"{where}: learned_{head}=True needs a model with a {head} head; "
+                f"{type(model).__name__} has none"
+            )
+    if (model.state_size, model.action_size) != (obs_size, action_size):
+        raise ValueError(
+            f"{where}: the model steps states of size {model.state_size} with actions of size "
+            f"{model.action_size}; the env has observations of size {obs_size} and actions of "
+            f"size {action_size}"
         )

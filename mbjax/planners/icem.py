@@ -64,7 +64,8 @@ class ICEMCarry(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class ICEMConfig:
-    """iCEM; defaults from Pinneri et al. 2020 ("Sample-efficient cross-entropy method for real-time planning", CoRL 2020).
+    """iCEM; defaults from Pinneri et al. 2020 ("Sample-efficient cross-entropy method for
+    real-time planning", CoRL 2020).
 
     horizon: H = 30. population: 40 samples in the first iteration, divided by
     population_decay (1.25) every iteration, but never below min(2 * num_elites, population).

@@ -18,7 +18,6 @@ from mbjax.rollout.modes import MODES, Layout
 from mbjax.rollout.objectives import (
     Objective,
     env_returns,
-    env_termination,
     make_env_objective,
     make_model_objective,
 )
@@ -42,7 +41,7 @@ from mbjax.rollout.transition import (
 __all__ = [
     "Imagined", "Layout", "MODES", "Objective", "PROPAGATION_MODES", "PlanningProblem",
     "PropagationConfig", "PropagationResult", "RISK_MEASURES", "RewardFn", "TERMINATION_RULES",
-    "TerminationFn", "aggregate_returns", "env_returns", "env_termination", "imagine",
+    "TerminationFn", "aggregate_returns", "env_returns", "imagine",
     "make_env_objective", "make_env_problem", "make_model_objective", "make_model_problem",
     "make_model_transition", "per_transition", "propagate",
 ]

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 
+from mbjax import acting
 from mbjax.rollout.propagation import PropagationConfig, check_setup, propagate
 from mbjax.rollout.transition import (
     RewardFn,
@@ -17,12 +17,6 @@ from mbjax.rollout.transition import (
 )
 
 Objective = Callable[[jax.Array], jax.Array]
-
-
-def env_termination(state: Any) -> jax.Array:
-    """1.0 where an env step terminated (done and not a time-limit truncation), else 0.0."""
-    truncation = state.info.get("truncation", jnp.zeros_like(state.done))
-    return state.done * (1.0 - truncation)
 
 
 def env_returns(env: Any, env_state: Any, actions: jax.Array, discount: Any = 1.0) -> jax.Array:
@@ -35,7 +29,7 @@ def env_returns(env: Any, env_state: Any, actions: jax.Array, discount: Any = 1.
     def step(carry, action):
         state, returns = carry
         state = env.step(state, action)
-        return (state, accumulate(returns, state.reward, env_termination(state), discount)), None
+        return (state, accumulate(returns, state.reward, acting.termination(state), discount)), None
 
     (_, returns), _ = jax.lax.scan(step, (env_state, init_returns(())), actions)
     return returns.total

@@ -1,11 +1,12 @@
 """MBPO presets: the paper's settings, CPU-sized ones that finish in minutes on 2 cores, tiny ones.
 
-`preset(env, name)` returns a Config; names: "paper" ("When to trust your model", Janner et al. 2019: 7
-members / 5 elites of 4 x 200 swish, 5% real data, refit every 250 steps with a 20% holdout,
-400 rollouts started per env step, SAC 256 x 2, 5000 random steps first; rollout schedule, SAC
-updates per step and budget per task), "cpu" (same loop, smaller networks, fewer rollouts and
-updates), "test" (tiny, for the test suite). Envs without an entry get the generic settings of
-`name`. `sac_alone(config)` is the `mbjax.agents.sac.Config` of SAC alone on the same budget.
+`preset(env, name)` returns a Config; names: "paper" ("When to trust your model", Janner et
+al. 2019: 7 members / 5 elites of 4 x 200 swish, 5% real data, refit every 250 steps with a
+20% holdout, 400 rollouts started per env step, SAC 256 x 2, 5000 random steps first; rollout
+schedule, SAC updates per step and budget per task), "cpu" (same loop, smaller networks, fewer
+rollouts and updates), "test" (tiny, for the test suite). Envs without an entry get the generic
+settings of `name`. `sac_alone(config)` is the `mbjax.agents.sac.Config` of SAC alone on the
+same budget.
 """
 
 from __future__ import annotations

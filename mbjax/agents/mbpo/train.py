@@ -31,12 +31,11 @@ from mbjax import envs as mbjax_envs
 from mbjax.agents.mbpo.config import Config
 from mbjax.agents.mbpo.presets import sac_alone
 from mbjax.agents.mbpo.rollouts import make_model_rollout, rollout_length, sample_recent
-from mbjax.agents.pets.train import FitMetrics  # the one summary of a model fit
 from mbjax.agents.program import Program, Segment, make_pure_train
 from mbjax.agents.sac import SAC, SACLoop, TrainState, epoch_record, make_loop
 from mbjax.agents.sac import EpochMetrics as SACEpochMetrics
 from mbjax.agents.sac.train import optional_float
-from mbjax.models import Ensemble, ModelState, make_ensemble
+from mbjax.models import FitMetrics, check_model_matches, make_ensemble
 from mbjax.types import Transition
 
 
@@ -45,7 +44,7 @@ class MBPOState(TrainState):
     """SAC alone's `TrainState` (sac, buffer of real transitions, envs, key, epoch, env_steps)
     plus the ensemble state `model` and the `model_buffer` of model transitions."""
 
-    model: ModelState
+    model: Any  # the model's state (an ensemble's ModelState by default)
     model_buffer: replay.ReplayBuffer
 
 
@@ -83,7 +82,7 @@ class MBPO(NamedTuple):
 
     config: Config
     loop: SACLoop
-    model: Ensemble
+    model: Any  # a dynamics-model protocol implementation
     init: Callable[[jax.Array], MBPOState]
     epoch: Callable[[MBPOState], tuple[MBPOState, EpochMetrics]]
 
@@ -109,12 +108,21 @@ def mixed_batch(state: MBPOState, window: jax.Array, key: jax.Array, n_real: int
     return jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=0), *parts)
 
 
-def make_mbpo(config: Config) -> MBPO:
-    """Builds the SAC loop, the ensemble and the epoch function for `config`."""
+def make_mbpo(config: Config, model: Any = None) -> MBPO:
+    """Builds the SAC loop, the ensemble and the epoch function for `config`.
+
+    model: any dynamics-model protocol implementation (`mbjax.models.base`) to use instead of
+    the ensemble described by `config.model` (which is then ignored).
+    """
     loop = make_loop(sac_alone(config))
     sac, env = loop.sac, loop.env
     obs_size, action_size = int(env.observation_size), int(env.action_size)
-    model = make_ensemble(config.model, obs_size, action_size)
+    if model is None:
+        model = make_ensemble(config.model, obs_size, action_size)
+    check_model_matches(
+        model, obs_size, action_size, "make_mbpo", needs_reward=config.learned_reward,
+        needs_termination=config.learned_termination,
+    )
     reward_fn, termination_fn = mbjax_envs.resolve_task(
         config.env, config.learned_reward, config.learned_termination,
         config.use_estimated_reward,

@@ -26,7 +26,7 @@ from mbjax import acting, replay
 from mbjax import envs as mbjax_envs
 from mbjax.agents.pets.config import Config
 from mbjax.agents.program import Program, Segment, make_pure_train
-from mbjax.models import ModelState, make_ensemble
+from mbjax.models import FitMetrics, check_model_matches, make_ensemble
 from mbjax.planners import make_planner
 from mbjax.rollout import make_model_objective
 
@@ -39,7 +39,7 @@ class PETSState:
     key: the run's PRNG key; episode / env_steps: counters (int32 scalars).
     """
 
-    model: ModelState
+    model: Any  # the model's state (an ensemble's ModelState by default)
     buffer: replay.ReplayBuffer
     key: jax.Array
     episode: jax.Array
@@ -78,25 +78,6 @@ class PETS(NamedTuple):
     plan: Callable[..., tuple[jax.Array, Any, dict]]
 
 
-class FitMetrics(NamedTuple):
-    """A model fit's scalars: mean MSE over the elites (train / holdout), NaN/Inf met."""
-
-    train_loss: jax.Array
-    holdout_loss: jax.Array
-    nonfinite: jax.Array
-
-    @classmethod
-    def none(cls) -> "FitMetrics":
-        """For episodes without a fit: NaN losses, nothing non-finite."""
-        nan = jnp.full((), jnp.nan, jnp.float32)
-        return cls(nan, nan, jnp.zeros((), bool))
-
-    @classmethod
-    def of(cls, fit_info: dict) -> "FitMetrics":
-        """From the metrics of `model.fit` (the dynamics-model protocol's scalars)."""
-        return cls(fit_info["train_loss"], fit_info["holdout_loss"], fit_info["nonfinite"])
-
-
 class PlanCarry(NamedTuple):
     """The carry of a learning episode's scan over plans."""
 
@@ -104,15 +85,24 @@ class PlanCarry(NamedTuple):
     planner_state: Any
 
 
-def make_pets(config: Config) -> PETS:
-    """Builds the environment, ensemble, planner and the episode functions for `config`."""
+def make_pets(config: Config, model: Any = None) -> PETS:
+    """Builds the environment, ensemble, planner and the episode functions for `config`.
+
+    model: any dynamics-model protocol implementation (`mbjax.models.base`) to use instead of
+    the ensemble described by `config.model` (which is then ignored).
+    """
     env = mbjax_envs.make(
         config.env, episode_length=config.episode_length, action_repeat=config.action_repeat
     )
     # Agent steps per episode (the wrapper counts the time limit in env steps).
     num_steps = math.ceil(env.episode_length / config.action_repeat)
     obs_size, action_size = env.observation_size, env.action_size
-    model = make_ensemble(config.model, obs_size, action_size)
+    if model is None:
+        model = make_ensemble(config.model, obs_size, action_size)
+    check_model_matches(
+        model, obs_size, action_size, "make_pets", needs_reward=config.learned_reward,
+        needs_termination=config.learned_termination,
+    )
     planner = make_planner(config.planner, config.planner_config)
     reward_fn, termination_fn = mbjax_envs.resolve_task(
         config.env, config.learned_reward, config.learned_termination,
@@ -161,7 +151,7 @@ def make_pets(config: Config) -> PETS:
         )
         return finish(state, key, episode, steps, FitMetrics.none(), jnp.full((), jnp.nan))
 
-    def plan(model_state: ModelState, planner_state: Any, obs: jax.Array, key: jax.Array):
+    def plan(model_state: Any, planner_state: Any, obs: jax.Array, key: jax.Array):
         """One MPC decision: the action sequence [H, A] planned from `obs` under the model."""
         k_obj, k_plan = jax.random.split(key)
         objective = objective_for(model_state, obs, k_obj)

@@ -12,7 +12,6 @@ MBPO composes the same loop (`make_loop`) with model blocks and mixed real/model
 
 from mbjax.agents import driver
 from mbjax.agents.algorithm import Algorithm
-
 from mbjax.agents.sac.config import Config, SACConfig
 from mbjax.agents.sac.learner import (
     SAC,
