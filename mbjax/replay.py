@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from mbjax import validation
+
 
 @struct.dataclass
 class ReplayBuffer:
@@ -35,8 +37,7 @@ class ReplayBuffer:
 
 def init(capacity: int, example: Any) -> ReplayBuffer:
     """An empty buffer for items shaped like `example` (one item, no leading axis)."""
-    if not isinstance(capacity, int) or capacity <= 0:
-        raise ValueError(f"replay capacity must be a positive int, got {capacity!r}")
+    validation.check_int("replay capacity", capacity)
     data = jax.tree_util.tree_map(
         lambda x: jnp.zeros((capacity,) + jnp.shape(x), jnp.asarray(x).dtype), example
     )
@@ -160,8 +161,7 @@ def sequence_starts(
     one cumulative sum, whatever the length.
     """
     cap = buffer.capacity
-    if not isinstance(length, int) or not 1 <= length <= cap:
-        raise ValueError(f"sequence length must be an int in [1, {cap}], got {length!r}")
+    validation.check_int("sample_sequences: length", length, 1, cap)
     ends = (episode_end or transition_episode_end)(buffer.data)
     if ends.shape != (cap,):
         raise ValueError(f"episode_end must return shape ({cap},), got {ends.shape}")

@@ -103,6 +103,18 @@ def test_oracle_mpc_example_is_an_algorithm_the_registry_and_driver_run(tmp_path
     make_policy, final, records = driver.train(
         algo, "point_mass", config, seed=0, checkpoint_dir=str(tmp_path / "ckpt"))
     assert [r["episode"] for r in records] == [0, 1, 2]
+
+    def stop_after_two(record):
+        if record["episode"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # a run killed after its second episode ...
+        driver.train(algo, "point_mass", config, seed=0, progress_fn=stop_after_two,
+                     checkpoint_dir=str(tmp_path / "killed"))
+    _, _, resumed = driver.train(algo, "point_mass", config, seed=0, resume=True,
+                                 checkpoint_dir=str(tmp_path / "killed"))
+    # ... resumes to exactly the uninterrupted records.
+    assert [r["episode_return"] for r in resumed] == [r["episode_return"] for r in records]
     env = envs.make("point_mass")
     random_returns = acting.evaluate(
         env, lambda p, obs, k: acting.random_actions(k, obs.shape[:-1] + (1,)), None,

@@ -152,3 +152,23 @@ def test_model_problem_exposes_mean_dynamics_reward_and_objective():
     # Differentiable dynamics: what an iLQR planner linearizes.
     jac = jax.jacfwd(problem.step)(x, a)
     assert jac.shape == (3, 3) and np.all(np.isfinite(jac))
+
+
+def test_deep_model_check_catches_wrong_outputs():
+    lm = load_example("linear_model")
+    good = lm.LinearModel(state_size=3, action_size=2)
+    check_model(good, deep=True)
+    check_model(make_ensemble(EnsembleConfig(ensemble_size=2, hidden_sizes=(4,),
+                                             predict_reward=True), 3, 1), deep=True)
+
+    class NoMetrics(lm.LinearModel):
+        def fit(self, state, data, key):
+            return state, {"loss": jnp.zeros(())}
+
+    class ClaimsReward(lm.LinearModel):
+        has_reward: bool = True
+
+    with pytest.raises(ValueError, match=r"fit's metrics lack \['train_loss'"):
+        check_model(NoMetrics(3, 2), deep=True)
+    with pytest.raises(ValueError, match=r"step.*\.reward has shape None; expected \(1, 2\)"):
+        check_model(ClaimsReward(3, 2), deep=True)

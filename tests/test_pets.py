@@ -90,9 +90,9 @@ def test_config_validation_messages():
         pets.Config(num_episodes=1, num_seed_episodes=1)
     with pytest.raises(ValueError, match="planner.*allowed"):
         pets.Config(planner="cmaes")
-    with pytest.raises(ValueError, match="multiple"):
-        pets.Config(model=EnsembleConfig(ensemble_size=5),
-                    propagation=pets.Config().propagation.__class__(num_particles=7))
+    with pytest.raises(ValueError, match="num_particles=7 must be a multiple of the 5 members"):
+        pets.make_pets(pets.Config(model=EnsembleConfig(ensemble_size=5),
+                                   propagation=pets.Config().propagation.__class__(num_particles=7)))
     with pytest.raises(ValueError, match="replan_every.*horizon"):
         pets.Config(replan_every=26)
     with pytest.raises(ValueError, match="learned_reward"):

@@ -12,6 +12,7 @@ import importlib
 import inspect
 from typing import Any
 
+from mbjax import validation
 from mbjax.envs.wrappers import EpisodeWrapper, PlaygroundToBrax
 
 # brax.envs._envs without 'fast' (a trivial test env of Brax's own test suite).
@@ -97,11 +98,9 @@ def make(
         action_repeat < 1, or an unknown keyword / backend / impl.
     """
     check_name(name)
-    bad_length = isinstance(episode_length, bool) or not isinstance(episode_length, int)
-    if episode_length is not None and (bad_length or episode_length <= 0):
-        raise ValueError(f"episode_length={episode_length!r} must be a positive int or None")
-    if isinstance(action_repeat, bool) or not isinstance(action_repeat, int) or action_repeat < 1:
-        raise ValueError(f"action_repeat={action_repeat!r} must be an int >= 1")
+    if episode_length is not None:
+        validation.check_int("make: episode_length", episode_length)
+    validation.check_int("make: action_repeat", action_repeat)
 
     if name.startswith("brax/"):
         env, default_length = _make_brax(name[len("brax/"):], kwargs)

@@ -22,6 +22,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from mbjax import validation
 from mbjax.envs.base import Wrapper
 
 
@@ -30,10 +31,8 @@ class EpisodeWrapper(Wrapper):
 
     def __init__(self, env: Any, episode_length: int, action_repeat: int = 1):
         super().__init__(env)
-        if int(episode_length) <= 0:
-            raise ValueError(f"episode_length={episode_length!r} must be a positive integer")
-        if int(action_repeat) < 1:
-            raise ValueError(f"action_repeat={action_repeat!r} must be an integer >= 1")
+        validation.check_int("EpisodeWrapper: episode_length", episode_length)
+        validation.check_int("EpisodeWrapper: action_repeat", action_repeat)
         self.episode_length = int(episode_length)
         self.action_repeat = int(action_repeat)
 

@@ -26,8 +26,8 @@ problems go through these attributes only.
 
 Everything is static Python (sizes, flags) or a pure jittable function, so a model passes
 through `jit`/`vmap` like any function bundle. The ensemble (`make_ensemble`) is one
-implementation; `docs/architecture.md` shows a linear model written against this protocol
-alone, which runs through PETS and MBPO unchanged. A recurrent latent model fits by keeping
+implementation; `docs/examples/linear_model.py` is a linear model written against this
+protocol alone, which runs through PETS and MBPO unchanged. A recurrent latent model fits by keeping
 its filter in the agent: the agent encodes observations into the latent `x` it plans from.
 Moment-matching models (a GP propagating Gaussians) will add an optional method for the
 `moment_matching` propagation mode; sampling modes use `step` as above.
@@ -40,8 +40,10 @@ from typing import Any, Callable, NamedTuple, Protocol, runtime_checkable
 import jax
 import jax.numpy as jnp
 
+from mbjax import validation
 from mbjax.models.state import ModelStep
 
+FIT_SCALARS = ("train_loss", "holdout_loss", "nonfinite")
 PROTOCOL_ATTRIBUTES = (
     "state_size", "action_size", "num_members", "num_elites", "has_reward", "has_termination",
     "init", "fit", "step", "elites",
@@ -83,32 +85,66 @@ class FitMetrics(NamedTuple):
         return cls(fit_info["train_loss"], fit_info["holdout_loss"], fit_info["nonfinite"])
 
 
-def check_model(model: Any, where: str = "model") -> None:
-    """Raises ValueError naming what is missing if `model` does not implement the protocol."""
+def check_model(model: Any, where: str = "model", deep: bool = False) -> None:
+    """Raises ValueError naming what is missing if `model` does not implement the protocol.
+
+    deep: also trace `init`, `step` and `fit` abstractly (`jax.eval_shape`, nothing runs) and
+    check what they return: a ModelStep of the right shapes with the heads the model declares,
+    and fit metrics with the protocol's scalars.
+    """
     missing = [name for name in PROTOCOL_ATTRIBUTES if not hasattr(model, name)]
     if missing:
         raise ValueError(
             f"{where}: {type(model).__name__} does not implement the dynamics-model protocol "
             f"(mbjax.models.base); missing: {', '.join(missing)}"
         )
-    for name in ("state_size", "action_size", "num_members", "num_elites"):
-        value = getattr(model, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{where}: {name}={value!r} is invalid; allowed: an int >= 1")
-    if model.num_elites > model.num_members:
+    for name in ("state_size", "action_size", "num_members"):
+        validation.check_int(f"{where}: {name}", getattr(model, name))
+    validation.check_int(f"{where}: num_elites", model.num_elites, 1, model.num_members)
+    if deep:
+        _check_outputs(model, where)
+
+
+def _check_outputs(model: Any, where: str) -> None:
+    from mbjax import replay  # lazy: replay is a sibling layer, needed only for this check
+    from mbjax.types import Transition
+
+    m, s, a = model.num_members, model.state_size, model.action_size
+    key = jax.random.PRNGKey(0)
+    state = jax.eval_shape(model.init, key)
+    x, u = jnp.zeros((m, 2, s)), jnp.zeros((m, 2, a))
+    out = jax.eval_shape(lambda st, k: model.step(st, x, u, k, None), state, key)
+    expected = {"next_obs": (m, 2, s), "reward": (m, 2) if model.has_reward else None,
+                "termination_prob": (m, 2) if model.has_termination else None}
+    if not isinstance(out, ModelStep):
+        raise ValueError(f"{where}: step must return a ModelStep, got {type(out).__name__}")
+    for field, shape in expected.items():
+        got = getattr(out, field)
+        got = None if got is None else tuple(got.shape)
+        if got != shape:
+            raise ValueError(
+                f"{where}: step(x [{m}, 2, {s}], action [{m}, 2, {a}]).{field} has shape {got}; "
+                f"expected {shape} (has_reward={model.has_reward}, "
+                f"has_termination={model.has_termination})"
+            )
+    zeros = Transition(obs=jnp.zeros(s), action=jnp.zeros(a), reward=jnp.zeros(()),
+                       next_obs=jnp.zeros(s), terminated=jnp.zeros(()), truncated=jnp.zeros(()))
+    buffer = jax.eval_shape(lambda: replay.init(8, zeros))
+    _, metrics = jax.eval_shape(model.fit, state, buffer, key)
+    missing = [k for k in FIT_SCALARS if k not in metrics]
+    if missing:
         raise ValueError(
-            f"{where}: num_elites={model.num_elites} is invalid; allowed: at most "
-            f"num_members={model.num_members}"
+            f"{where}: fit's metrics lack {missing}; the protocol needs the scalars {FIT_SCALARS}"
         )
 
 
 def check_model_matches(
     model: Any, obs_size: int, action_size: int, where: str, *, needs_reward: bool = False,
-    needs_termination: bool = False,
+    needs_termination: bool = False, deep: bool = True,
 ) -> None:
-    """check_model, a model stepping observations of the env's sizes, and the heads a learner
-    asks for (learned reward / termination)."""
-    check_model(model, where)
+    """check_model (deep: with its outputs traced abstractly), a model stepping observations of
+    the env's sizes, and the heads a learner asks for (learned reward / termination)."""
+    check_model(model, where, deep=deep)
     for needed, has, head in ((needs_reward, model.has_reward, "reward"),
                               (needs_termination, model.has_termination, "termination")):
         if needed and not has:

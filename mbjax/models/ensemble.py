@@ -7,6 +7,7 @@ termination logit. Next states are `obs + denormalize(delta)`.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -84,6 +85,179 @@ def select_members(params: Any, idx: jax.Array) -> Any:
     return jax.tree_util.tree_map(lambda p: p[idx], params)
 
 
+class Network(NamedTuple):
+    """The static shape of an ensemble's network (what every function below needs).
+
+    Inputs: features(obs) ++ action, F + A wide (`input_transform` maps obs [obs_size] -> [F];
+    None: F = obs_size). Outputs per member: the normalized target mean [D] (D = obs_size, + 1
+    with a reward head), a soft-bounded log-variance [D] when probabilistic, a termination
+    logit when asked.
+    """
+
+    config: EnsembleConfig
+    obs_size: int
+    action_size: int
+    feature_size: int
+    input_transform: Callable[[jax.Array], jax.Array] | None
+    activation: Callable[[jax.Array], jax.Array]
+
+    @property
+    def target_size(self) -> int:
+        return self.obs_size + (1 if self.config.predict_reward else 0)
+
+    @property
+    def input_size(self) -> int:
+        return self.feature_size + self.action_size
+
+    @property
+    def layer_sizes(self) -> list[int]:
+        cfg, d = self.config, self.target_size
+        out = d * (2 if cfg.probabilistic else 1) + (1 if cfg.predict_termination else 0)
+        return [self.input_size, *cfg.hidden_sizes, out]
+
+
+def features(net: Network, obs: jax.Array, action: jax.Array) -> jax.Array:
+    """[..., o], [..., a] -> [..., in] raw network inputs."""
+    if net.input_transform is None:
+        f = obs
+    else:
+        flat = obs.reshape(-1, net.obs_size)
+        f = jax.vmap(net.input_transform)(flat).reshape(obs.shape[:-1] + (net.feature_size,))
+    action = jnp.broadcast_to(action, f.shape[:-1] + (net.action_size,))
+    return jnp.concatenate([f, action.astype(f.dtype)], axis=-1)
+
+
+def forward_normalized(net: Network, params: Any, x_norm: jax.Array, shared: bool):
+    """Normalized inputs -> (mean [E,...,D], logvar [E,...,D] | None, logit [E,...] | None)."""
+    d = net.target_size
+    out = mlp.apply_stacked_mlp(params["layers"], x_norm, net.activation, shared)
+    logvar = None
+    if net.config.probabilistic:
+        # out.shape[0] rather than E: params may be a member subset (elites).
+        bshape = (out.shape[0],) + (1,) * (out.ndim - 2) + (d,)
+        logvar = _bounded_logvar(
+            out[..., d : 2 * d],
+            params["max_logvar"].reshape(bshape),
+            params["min_logvar"].reshape(bshape),
+        )
+    logit = out[..., -1] if net.config.predict_termination else None
+    return out[..., :d], logvar, logit
+
+
+def forward(net: Network, params: Any, normalizer: ModelNormalizer, obs, action, shared: bool):
+    """Raw obs/action -> the normalized outputs of `forward_normalized`."""
+    x = normalize(normalizer.inputs, features(net, obs, action))
+    return forward_normalized(net, params, x, shared)
+
+
+def to_prediction(net: Network, mean, logvar, logit) -> Prediction:
+    """Split normalized outputs into next-state delta and reward parts."""
+    o = net.obs_size
+    rew = rew_lv = None
+    if net.config.predict_reward:
+        rew = mean[..., o]
+        rew_lv = None if logvar is None else logvar[..., o]
+    return Prediction(
+        mean=mean[..., :o], logvar=None if logvar is None else logvar[..., :o], reward=rew,
+        reward_logvar=rew_lv, termination_logit=logit,
+    )
+
+
+def finish_step(net: Network, obs, mean, logvar, logit, normalizer: ModelNormalizer,
+                key: jax.Array | None) -> ModelStep:
+    """A Gaussian sample (key given, probabilistic) or the mean, in raw units."""
+    if key is not None and logvar is not None:
+        mean = mean + jnp.exp(0.5 * logvar) * jax.random.normal(key, mean.shape, mean.dtype)
+    raw = denormalize(normalizer.targets, mean)
+    return ModelStep(
+        next_obs=obs + raw[..., : net.obs_size],
+        reward=raw[..., net.obs_size] if net.config.predict_reward else None,
+        termination_prob=None if logit is None else jax.nn.sigmoid(logit),
+    )
+
+
+def init_state(net: Network, optimizer: optax.GradientTransformation, key: jax.Array):
+    """Fresh params (PETS init), identity normalizers, optimizer state, elites 0..K-1."""
+    cfg, e, d = net.config, net.config.ensemble_size, net.target_size
+    params: dict[str, Any] = {"layers": mlp.init_stacked_mlp(key, e, net.layer_sizes)}
+    if cfg.probabilistic:
+        params["max_logvar"] = jnp.full((e, d), cfg.max_logvar_init, jnp.float32)
+        params["min_logvar"] = jnp.full((e, d), cfg.min_logvar_init, jnp.float32)
+    return ModelState(
+        params=params,
+        normalizer=ModelNormalizer(inputs=init_normalizer(net.input_size),
+                                   targets=init_normalizer(d)),
+        opt_state=optimizer.init(params),
+        elites=jnp.arange(cfg.elites_count, dtype=jnp.int32),
+        holdout_score=jnp.full((e,), jnp.inf, jnp.float32),
+    )
+
+
+def predict(net: Network, state: ModelState, obs: jax.Array, action: jax.Array) -> RawPrediction:
+    """Every member on the same rows, in raw units (means and variances)."""
+    mean, logvar, logit = forward(net, state.params, state.normalizer, obs, action, shared=True)
+    o, tn = net.obs_size, state.normalizer.targets
+    raw_mean = denormalize(tn, mean)
+    raw_var = None if logvar is None else jnp.exp(logvar) * jnp.square(tn.std)
+    reward = net.config.predict_reward
+    return RawPrediction(
+        next_obs_mean=obs + raw_mean[..., :o],
+        next_obs_var=None if raw_var is None else raw_var[..., :o],
+        reward_mean=raw_mean[..., o] if reward else None,
+        reward_var=raw_var[..., o] if reward and raw_var is not None else None,
+        termination_prob=None if logit is None else jax.nn.sigmoid(logit),
+    )
+
+
+def step_members(net: Network, params, normalizer: ModelNormalizer, obs: jax.Array,
+                 action: jax.Array, key: jax.Array | None = None) -> ModelStep:
+    """Member e on slice e: obs [E, ..., o], action [E, ..., a] -> ModelStep [E, ...]."""
+    mean, logvar, logit = forward(net, params, normalizer, obs, action, shared=False)
+    return finish_step(net, obs, mean, logvar, logit, normalizer, key)
+
+
+def sample_next(net: Network, state: ModelState, obs: jax.Array, action: jax.Array,
+                key: jax.Array, member_idx: jax.Array | None = None) -> ModelStep:
+    """Each row through member `member_idx` (None: a uniformly drawn elite per row)."""
+    # Evaluates every member on every row and keeps one per row: simple and E x the work of
+    # one member. Propagation groups rows by member instead (mbjax.rollout).
+    k_member, k_noise = jax.random.split(key)
+    lead = obs.shape[:-1]
+    if member_idx is None:
+        pick = jax.random.randint(k_member, lead, 0, state.elites.shape[0])
+        member_idx = state.elites[pick]
+    member_idx = jnp.broadcast_to(member_idx, lead)
+    mean, logvar, logit = forward(net, state.params, state.normalizer, obs, action, shared=True)
+
+    def take(x):
+        if x is None:
+            return None
+        idx = member_idx[None, ..., None] if x.ndim == len(lead) + 2 else member_idx[None]
+        return jnp.take_along_axis(x, idx, axis=0)[0]
+
+    return finish_step(net, obs, take(mean), take(logvar), take(logit), state.normalizer,
+                       k_noise)
+
+
+def protocol_step(net: Network, state: ModelState, x: jax.Array, action: jax.Array,
+                  key: jax.Array | None = None, members: jax.Array | None = None) -> ModelStep:
+    """The protocol's step: x [M', R, o], action [M', R, a] -> ModelStep [M', R]; slice m goes
+    through member members[m] (None: all E members, M' = E)."""
+    params = state.params if members is None else select_members(state.params, members)
+    return step_members(net, params, state.normalizer, x, action, key)
+
+
+def _feature_size(obs_size: int, input_transform: Callable | None) -> int:
+    if input_transform is None:
+        return obs_size
+    spec = jax.eval_shape(input_transform, jax.ShapeDtypeStruct((obs_size,), jnp.float32))
+    if len(spec.shape) != 1:
+        raise ValueError(
+            f"input_transform must map [obs_size] to [F]; got output shape {spec.shape}"
+        )
+    return int(spec.shape[0])
+
+
 def make_ensemble(
     config: EnsembleConfig,
     obs_size: int,
@@ -99,185 +273,37 @@ def make_ensemble(
     validation.check_int("make_ensemble: action_size", action_size)
     if not isinstance(config, EnsembleConfig):
         raise ValueError(f"make_ensemble: config must be an EnsembleConfig, got {type(config)}")
-
-    if input_transform is None:
-        feature_size = obs_size
-    else:
-        spec = jax.eval_shape(input_transform, jax.ShapeDtypeStruct((obs_size,), jnp.float32))
-        if len(spec.shape) != 1:
-            raise ValueError(
-                f"input_transform must map [obs_size] to [F]; got output shape {spec.shape}"
-            )
-        feature_size = int(spec.shape[0])
-
-    E = config.ensemble_size
-    D = obs_size + (1 if config.predict_reward else 0)  # regressed targets
-    in_size = feature_size + action_size
-    out_size = D * (2 if config.probabilistic else 1) + (1 if config.predict_termination else 0)
-    sizes = [in_size, *config.hidden_sizes, out_size]
-    act = mlp.get_activation(config.activation)
+    net = Network(config, obs_size, action_size, _feature_size(obs_size, input_transform),
+                  input_transform, mlp.get_activation(config.activation))
     # The learning rate is a leaf of the optimizer state, not a closed-over constant.
     optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=config.learning_rate)
+    bind = functools.partial
 
-    def features(obs: jax.Array, action: jax.Array) -> jax.Array:
-        """[..., o], [..., a] -> [..., in_size] raw network inputs."""
-        if input_transform is None:
-            f = obs
-        else:
-            flat = obs.reshape(-1, obs_size)
-            f = jax.vmap(input_transform)(flat).reshape(obs.shape[:-1] + (feature_size,))
-        action = jnp.broadcast_to(action, f.shape[:-1] + (action_size,))
-        return jnp.concatenate([f, action.astype(f.dtype)], axis=-1)
+    def apply(params, normalizer: ModelNormalizer, obs, action) -> Prediction:
+        return to_prediction(net, *forward(net, params, normalizer, obs, action, shared=True))
 
-    def forward_normalized(params: Any, x_norm: jax.Array, shared: bool):
-        """Normalized inputs -> (mean [E,...,D], logvar [E,...,D] | None, logit [E,...] | None)."""
-        out = mlp.apply_stacked_mlp(params["layers"], x_norm, act, shared)
-        mean = out[..., :D]
-        logvar = None
-        if config.probabilistic:
-            # out.shape[0] rather than E: params may be a member subset (elites).
-            bshape = (out.shape[0],) + (1,) * (out.ndim - 2) + (D,)
-            logvar = _bounded_logvar(
-                out[..., D : 2 * D],
-                params["max_logvar"].reshape(bshape),
-                params["min_logvar"].reshape(bshape),
-            )
-        logit = out[..., -1] if config.predict_termination else None
-        return mean, logvar, logit
-
-    def _forward(params, normalizer: ModelNormalizer, obs, action, shared: bool):
-        x = normalize(normalizer.inputs, features(obs, action))
-        return forward_normalized(params, x, shared)
-
-    def _to_prediction(mean, logvar, logit) -> Prediction:
-        rew = rew_lv = None
-        if config.predict_reward:
-            rew = mean[..., obs_size]
-            rew_lv = None if logvar is None else logvar[..., obs_size]
-        return Prediction(
-            mean=mean[..., :obs_size],
-            logvar=None if logvar is None else logvar[..., :obs_size],
-            reward=rew,
-            reward_logvar=rew_lv,
-            termination_logit=logit,
-        )
-
-    def init(key: jax.Array) -> ModelState:
-        params: dict[str, Any] = {"layers": mlp.init_stacked_mlp(key, E, sizes)}
-        if config.probabilistic:
-            params["max_logvar"] = jnp.full((E, D), config.max_logvar_init, jnp.float32)
-            params["min_logvar"] = jnp.full((E, D), config.min_logvar_init, jnp.float32)
-        return ModelState(
-            params=params,
-            normalizer=ModelNormalizer(inputs=init_normalizer(in_size), targets=init_normalizer(D)),
-            opt_state=optimizer.init(params),
-            elites=jnp.arange(config.elites_count, dtype=jnp.int32),
-            holdout_score=jnp.full((E,), jnp.inf, jnp.float32),
-        )
-
-    def apply(params, normalizer: ModelNormalizer, obs: jax.Array, action: jax.Array) -> Prediction:
-        return _to_prediction(*_forward(params, normalizer, obs, action, shared=True))
-
-    def apply_members(
-        params, normalizer: ModelNormalizer, obs: jax.Array, action: jax.Array
-    ) -> Prediction:
-        return _to_prediction(*_forward(params, normalizer, obs, action, shared=False))
-
-    def predict(state: ModelState, obs: jax.Array, action: jax.Array) -> RawPrediction:
-        mean, logvar, logit = _forward(state.params, state.normalizer, obs, action, shared=True)
-        tn = state.normalizer.targets
-        raw_mean = denormalize(tn, mean)
-        raw_var = None if logvar is None else jnp.exp(logvar) * jnp.square(tn.std)
-        return RawPrediction(
-            next_obs_mean=obs + raw_mean[..., :obs_size],
-            next_obs_var=None if raw_var is None else raw_var[..., :obs_size],
-            reward_mean=raw_mean[..., obs_size] if config.predict_reward else None,
-            reward_var=(
-                raw_var[..., obs_size] if config.predict_reward and raw_var is not None else None
-            ),
-            termination_prob=None if logit is None else jax.nn.sigmoid(logit),
-        )
-
-    def _finish_step(obs, mean, logvar, logit, normalizer: ModelNormalizer, key) -> ModelStep:
-        if key is not None and logvar is not None:
-            mean = mean + jnp.exp(0.5 * logvar) * jax.random.normal(key, mean.shape, mean.dtype)
-        raw = denormalize(normalizer.targets, mean)
-        return ModelStep(
-            next_obs=obs + raw[..., :obs_size],
-            reward=raw[..., obs_size] if config.predict_reward else None,
-            termination_prob=None if logit is None else jax.nn.sigmoid(logit),
-        )
-
-    def step_members(
-        params, normalizer: ModelNormalizer, obs: jax.Array, action: jax.Array, key=None
-    ) -> ModelStep:
-        mean, logvar, logit = _forward(params, normalizer, obs, action, shared=False)
-        return _finish_step(obs, mean, logvar, logit, normalizer, key)
-
-    def sample_next(
-        state: ModelState,
-        obs: jax.Array,
-        action: jax.Array,
-        key: jax.Array,
-        member_idx: jax.Array | None = None,
-    ) -> ModelStep:
-        # Evaluates every member on every row and keeps one per row: simple and E x the work of
-        # one member. Propagation groups particles by member instead (see rollout.py).
-        k_member, k_noise = jax.random.split(key)
-        lead = obs.shape[:-1]
-        if member_idx is None:
-            pick = jax.random.randint(k_member, lead, 0, state.elites.shape[0])
-            member_idx = state.elites[pick]
-        member_idx = jnp.broadcast_to(member_idx, lead)
-        mean, logvar, logit = _forward(state.params, state.normalizer, obs, action, shared=True)
-
-        def take(x):
-            if x is None:
-                return None
-            idx = member_idx[None, ..., None] if x.ndim == len(lead) + 2 else member_idx[None]
-            return jnp.take_along_axis(x, idx, axis=0)[0]
-
-        return _finish_step(obs, take(mean), take(logvar), take(logit), state.normalizer, k_noise)
-
-    def step(
-        state: ModelState, x: jax.Array, action: jax.Array, key: jax.Array | None = None,
-        members: jax.Array | None = None,
-    ) -> ModelStep:
-        """Protocol step: x [M', R, o], action [M', R, a] -> ModelStep [M', R]; slice m goes
-        through member members[m] (None: all E members, M' = E)."""
-        params = state.params if members is None else select_members(state.params, members)
-        return step_members(params, state.normalizer, x, action, key)
-
-    def elites(state: ModelState) -> jax.Array:
-        return state.elites
-
-    fit = make_fit(
-        config=config,
-        optimizer=optimizer,
-        features=features,
-        forward_normalized=forward_normalized,
-        obs_size=obs_size,
-        target_size=D,
-    )
+    def apply_members(params, normalizer: ModelNormalizer, obs, action) -> Prediction:
+        return to_prediction(net, *forward(net, params, normalizer, obs, action, shared=False))
 
     return Ensemble(
         config=config,
         obs_size=obs_size,
         action_size=action_size,
-        input_size=in_size,
-        target_size=D,
+        input_size=net.input_size,
+        target_size=net.target_size,
         state_size=obs_size,
-        num_members=E,
+        num_members=config.ensemble_size,
         num_elites=config.elites_count,
         has_reward=config.predict_reward,
         has_termination=config.predict_termination,
-        init=init,
+        init=bind(init_state, net, optimizer),
         apply=apply,
         apply_members=apply_members,
-        predict=predict,
-        step_members=step_members,
-        sample_next=sample_next,
-        fit=fit,
-        step=step,
-        elites=elites,
+        predict=bind(predict, net),
+        step_members=bind(step_members, net),
+        sample_next=bind(sample_next, net),
+        fit=make_fit(config, optimizer, bind(features, net), bind(forward_normalized, net),
+                     obs_size, net.target_size),
+        step=bind(protocol_step, net),
+        elites=lambda state: state.elites,
     )

@@ -85,6 +85,68 @@ def _wmean(x: jax.Array, w: jax.Array) -> jax.Array:
     return jnp.sum(x * w, axis=-1) / jnp.maximum(jnp.sum(w, axis=-1), 1.0)
 
 
+class FitSetup(NamedTuple):
+    """What the fit needs from the ensemble (static): its config and optimizer, the raw input
+    features `features(obs, action) -> [..., in]`, the network on normalized inputs
+    `forward(params, x, shared) -> (mean, logvar | None, logit | None)` over [E, ...], and the
+    sizes of observations and regressed targets (obs_size, + 1 with a reward head)."""
+
+    config: EnsembleConfig
+    optimizer: optax.GradientTransformation
+    features: Callable[[jax.Array, jax.Array], jax.Array]
+    forward: Callable[..., tuple]
+    obs_size: int
+    target_size: int
+
+
+def gaussian_losses(
+    mean: jax.Array, logvar: jax.Array | None, logit: jax.Array | None, y: jax.Array,
+    t: jax.Array, w: jax.Array, beta: float | None = None,
+) -> dict[str, jax.Array]:
+    """Per-member weighted losses [E]: mse, nll (probabilistic, incl. 0.5 log 2 pi), term_bce
+    (termination head) and, given `beta`, the training NLL `nll_loss` with each element scaled
+    by a constant var**beta (beta-NLL). mean/logvar [E, M, D], y [E or 1, M, D], t [E or 1, M],
+    w [M] or [E, M]."""
+    out = {"mse": _wmean(jnp.mean(jnp.square(mean - y), axis=-1), w)}
+    if logvar is not None:
+        nll = 0.5 * (jnp.square(mean - y) * jnp.exp(-logvar) + logvar + _LOG_2PI)
+        out["nll"] = _wmean(jnp.mean(nll, axis=-1), w)
+        if beta is not None:
+            if beta > 0.0:
+                # beta-NLL: a badly fitted element cannot silence its own mean gradient by
+                # raising its variance.
+                nll = nll * jax.lax.stop_gradient(jnp.exp(beta * logvar))
+            out["nll_loss"] = _wmean(jnp.mean(nll, axis=-1), w)
+    if logit is not None:
+        out["term_bce"] = _wmean(optax.sigmoid_binary_cross_entropy(logit, t), w)
+    return out
+
+
+def total_loss(setup: FitSetup, params: Any, x, y, t, w) -> tuple[jax.Array, dict]:
+    """Summed training loss of all members on per-member batches x [E, M, in], y [E, M, D],
+    t [E, M], w [E, M] (members are independent: the sum gives each its own gradient)."""
+    cfg = setup.config
+    mean, logvar, logit = setup.forward(params, x, shared=False)
+    m = gaussian_losses(mean, logvar, logit, y, t, w, beta=float(cfg.nll_beta))
+    loss = m["nll_loss"] if cfg.probabilistic else m["mse"]
+    if cfg.probabilistic:
+        loss = loss + cfg.logvar_penalty * (
+            jnp.sum(params["max_logvar"], axis=-1) - jnp.sum(params["min_logvar"], axis=-1)
+        )
+    if cfg.predict_termination:
+        loss = loss + cfg.termination_loss_weight * m["term_bce"]
+    for wd, layer in zip(cfg.layer_weight_decays, params["layers"], strict=True):
+        if wd > 0.0:
+            loss = loss + wd * 0.5 * jnp.sum(jnp.square(layer["w"]), axis=(1, 2))
+    return jnp.sum(loss), m
+
+
+def evaluate(setup: FitSetup, params: Any, d: FitData, idx: jax.Array, w: jax.Array) -> dict:
+    """Losses [E] of every member on the same rows `idx` (weights w)."""
+    mean, logvar, logit = setup.forward(params, d.x[idx], shared=True)
+    return gaussian_losses(mean, logvar, logit, d.y[idx][None], d.terminated[idx][None], w)
+
+
 def make_fit(
     config: EnsembleConfig,
     optimizer: optax.GradientTransformation,
@@ -116,206 +178,172 @@ def make_fit(
     training loss was seen); train_loss / holdout_loss (scalars: mean MSE of the elites, the
     dynamics-model protocol's summary).
     """
-    E = config.ensemble_size
-    bs = config.batch_size
-    wds = config.layer_weight_decays
-    thr = config.improvement_threshold
-    patience = config.patience
-    beta = float(config.nll_beta)
-
-    def per_member_losses(params, x, y, t, w):
-        """x: [E, M, in] normalized, y: [E, M, D], t: [E, M], w: [E, M] -> dict of [E]."""
-        mean, logvar, logit = forward_normalized(params, x, shared=False)
-        out = {"mse": _wmean(jnp.mean(jnp.square(mean - y), axis=-1), w)}
-        if logvar is not None:
-            nll = 0.5 * (jnp.square(mean - y) * jnp.exp(-logvar) + logvar + _LOG_2PI)
-            out["nll"] = _wmean(jnp.mean(nll, axis=-1), w)
-            if beta > 0.0:
-                # beta-NLL: each element's NLL scaled by a constant var**beta, so a badly fitted
-                # element cannot silence its own mean gradient by raising its variance.
-                nll = nll * jax.lax.stop_gradient(jnp.exp(beta * logvar))
-            out["nll_loss"] = _wmean(jnp.mean(nll, axis=-1), w)
-        if logit is not None:
-            out["term_bce"] = _wmean(optax.sigmoid_binary_cross_entropy(logit, t), w)
-        return out
-
-    def eval_shared(params, x, y, t, w):
-        """Same as per_member_losses on inputs shared by every member (x: [M, in])."""
-        mean, logvar, logit = forward_normalized(params, x, shared=True)
-        out = {"mse": _wmean(jnp.mean(jnp.square(mean - y[None]), axis=-1), w)}
-        if logvar is not None:
-            nll = 0.5 * (jnp.square(mean - y[None]) * jnp.exp(-logvar) + logvar + _LOG_2PI)
-            out["nll"] = _wmean(jnp.mean(nll, axis=-1), w)
-        if logit is not None:
-            out["term_bce"] = _wmean(optax.sigmoid_binary_cross_entropy(logit, t[None]), w)
-        return out
-
-    def score_of(m: dict) -> jax.Array:
-        return m[config.holdout_metric]
-
-    def total_loss(params, x, y, t, w):
-        m = per_member_losses(params, x, y, t, w)
-        loss = m["nll_loss"] if config.probabilistic else m["mse"]
-        if config.probabilistic:
-            loss = loss + config.logvar_penalty * (
-                jnp.sum(params["max_logvar"], axis=-1) - jnp.sum(params["min_logvar"], axis=-1)
-            )
-        if config.predict_termination:
-            loss = loss + config.termination_loss_weight * m["term_bce"]
-        for wd, layer in zip(wds, params["layers"], strict=True):
-            if wd > 0.0:
-                loss = loss + wd * 0.5 * jnp.sum(jnp.square(layer["w"]), axis=(1, 2))
-        # Members are independent: the sum gives each member the gradient of its own loss.
-        return jnp.sum(loss), m
-
-    def split_data(data: Any, size: Any, k_split: jax.Array, k_boot: jax.Array) -> FitData:
-        """Normalizers refitted on the valid data; a random holdout split (traced sizes)."""
-        trans, n_valid = _as_data(data, size)
-        cap = trans.obs.shape[0]
-        if trans.obs.shape[-1] != obs_size:
-            raise ValueError(
-                f"fit: obs has size {trans.obs.shape[-1]}, the model expects {obs_size}"
-            )
-        valid = jnp.arange(cap) < n_valid
-        x_raw = features(trans.obs, trans.action)
-        y_raw = trans.next_obs - trans.obs
-        if target_size > obs_size:
-            y_raw = jnp.concatenate([y_raw, trans.reward.reshape(cap, 1)], axis=-1)
-        normalizer = ModelNormalizer(
-            inputs=fit_normalizer(x_raw, valid), targets=fit_normalizer(y_raw, valid)
-        )
-        # Random order of the valid slots first (invalid slots sort last).
-        perm = jnp.argsort(jnp.where(valid, jax.random.uniform(k_split, (cap,)), 2.0))
-        n_hold = jnp.minimum(
-            jnp.floor(n_valid * config.holdout_ratio).astype(jnp.int32), config.max_holdout
-        )
-        n_train = n_valid - n_hold
-        # Evaluation sets have a static size; masks select the traced number of items.
-        ecap = min(cap, config.max_holdout)
-        epos = jnp.arange(ecap)
-        if config.bootstrap:
-            boot = jax.random.randint(k_boot, (E, cap), 0, jnp.maximum(n_train, 1))
-        else:
-            boot = jnp.broadcast_to(jnp.arange(cap), (E, cap))
-        return FitData(
-            x=normalize(normalizer.inputs, x_raw),
-            y=normalize(normalizer.targets, y_raw),
-            terminated=trans.terminated.reshape(cap).astype(jnp.float32),
-            normalizer=normalizer,
-            perm=perm,
-            boot=boot,
-            n_train=n_train,
-            n_hold=n_hold,
-            hold_idx=perm[epos],
-            hold_w=jnp.where(n_hold > 0, epos < n_hold, epos < n_valid).astype(jnp.float32),
-            train_idx=perm[jnp.clip(n_hold + epos, 0, cap - 1)],
-            train_w=(epos < n_train).astype(jnp.float32),
-        )
-
-    def evaluate(params, d: FitData, idx: jax.Array, w: jax.Array) -> dict:
-        return eval_shared(params, d.x[idx], d.y[idx], d.terminated[idx], w)
-
-    def train_epoch(params, opt_state, d: FitData, key: jax.Array, bad: jax.Array):
-        """One pass of minibatches over every member's (shuffled, bootstrapped) training set."""
-        cap = d.x.shape[0]
-        u = jax.random.uniform(key, (E, cap))
-        order = jnp.argsort(jnp.where(jnp.arange(cap) < d.n_train, u, 2.0), axis=1)
-
-        def batch_body(b, c):
-            params, opt_state, bad = c
-            pos = b * bs + jnp.arange(bs)
-            w = jnp.broadcast_to((pos < d.n_train).astype(jnp.float32), (E, bs))
-            j = order[:, jnp.clip(pos, 0, cap - 1)]  # [E, bs] positions in the train list
-            j = jnp.take_along_axis(d.boot, j, axis=1)
-            idx = d.perm[jnp.clip(d.n_hold + j, 0, cap - 1)]  # [E, bs] buffer slots
-            (loss, _), grads = jax.value_and_grad(total_loss, has_aux=True)(
-                params, d.x[idx], d.y[idx], d.terminated[idx], w
-            )
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            params = optax.apply_updates(params, updates)
-            return params, opt_state, bad | ~jnp.isfinite(loss)
-
-        n_batches = (d.n_train + bs - 1) // bs
-        return jax.lax.fori_loop(0, n_batches, batch_body, (params, opt_state, bad))
-
-    def epoch_body(d: FitData, c: EpochCarry) -> EpochCarry:
-        key, k_shuffle = jax.random.split(c.key)
-        params, opt_state, bad = train_epoch(c.params, c.opt_state, d, k_shuffle, c.nonfinite)
-        score = score_of(evaluate(params, d, d.hold_idx, d.hold_w))
-        improved = (score < c.best_score - thr * jnp.abs(c.best_score)) & jnp.isfinite(score)
-        best = jax.tree_util.tree_map(
-            lambda new, old: jnp.where(improved.reshape((E,) + (1,) * (new.ndim - 1)), new, old),
-            params,
-            c.best_params,
-        )
-        return EpochCarry(
-            params=params,
-            opt_state=opt_state,
-            best_params=best,
-            best_score=jnp.where(improved, score, c.best_score),
-            since_improved=jnp.where(improved, 0, c.since_improved + 1),
-            best_epoch=jnp.where(improved, c.epoch + 1, c.best_epoch),
-            history=c.history.at[c.epoch].set(score),
-            epoch=c.epoch + 1,
-            key=key,
-            nonfinite=bad,
-        )
-
-    def epoch_cond(c: EpochCarry) -> jax.Array:
-        go = c.epoch < config.max_epochs
-        if patience is not None:
-            go = go & (jnp.min(c.since_improved) < patience)
-        return go
+    setup = FitSetup(config, optimizer, features, forward_normalized, obs_size, target_size)
 
     def fit(
         state: ModelState, data: Any, key: jax.Array, size: Any = None
     ) -> tuple[ModelState, dict[str, jax.Array]]:
-        k_split, k_boot, k_epochs = jax.random.split(key, 3)
-        d = split_data(data, size, k_split, k_boot)
-        # Epoch 0 = the incoming params under the new normalizer: a refit never ends worse on
-        # holdout than the model it started from.
-        score0 = score_of(evaluate(state.params, d, d.hold_idx, d.hold_w))
-        carry = EpochCarry(
-            params=state.params,
-            opt_state=state.opt_state,
-            best_params=state.params,
-            best_score=jnp.where(jnp.isfinite(score0), score0, jnp.inf),
-            since_improved=jnp.zeros((E,), jnp.int32),
-            best_epoch=jnp.zeros((E,), jnp.int32),
-            history=jnp.full((config.max_epochs, E), jnp.nan, jnp.float32),
-            epoch=jnp.zeros((), jnp.int32),
-            key=k_epochs,
-            nonfinite=jnp.zeros((), bool),
-        )
-        c = jax.lax.while_loop(epoch_cond, functools.partial(epoch_body, d), carry)
-
-        elites = jnp.argsort(c.best_score)[: config.elites_count].astype(jnp.int32)
-        hold_m = evaluate(c.best_params, d, d.hold_idx, d.hold_w)
-        train_m = evaluate(c.best_params, d, d.train_idx, d.train_w)
-        metrics: dict[str, jax.Array] = {f"train_{k}": v for k, v in train_m.items()}
-        metrics.update({f"holdout_{k}": v for k, v in hold_m.items()})
-        metrics.update(
-            # The protocol's scalars: what learners log (MSE of the elites, normalized units).
-            train_loss=jnp.mean(train_m["mse"][elites]),
-            holdout_loss=jnp.mean(hold_m["mse"][elites]),
-            best_epoch=c.best_epoch,
-            holdout_history=c.history,
-            epochs=c.epoch,
-            num_train=d.n_train,
-            num_holdout=d.n_hold,
-            elites=elites,
-            nonfinite=c.nonfinite,
-        )
-        new_state = state.replace(
-            params=c.best_params,
-            normalizer=d.normalizer,
-            opt_state=c.opt_state,
-            elites=elites,
-            holdout_score=c.best_score,
-        )
-        return new_state, metrics
+        return run_fit(setup, state, data, key, size)
 
     return fit
+
+
+def split_data(
+    setup: FitSetup, data: Any, size: Any, k_split: jax.Array, k_boot: jax.Array
+) -> FitData:
+    """Normalizers refitted on the valid data; a random holdout split (traced sizes)."""
+    config, obs_size = setup.config, setup.obs_size
+    E = config.ensemble_size
+    trans, n_valid = _as_data(data, size)
+    cap = trans.obs.shape[0]
+    if trans.obs.shape[-1] != obs_size:
+        raise ValueError(
+            f"fit: obs has size {trans.obs.shape[-1]}, the model expects {obs_size}"
+        )
+    valid = jnp.arange(cap) < n_valid
+    x_raw = setup.features(trans.obs, trans.action)
+    y_raw = trans.next_obs - trans.obs
+    if setup.target_size > obs_size:
+        y_raw = jnp.concatenate([y_raw, trans.reward.reshape(cap, 1)], axis=-1)
+    normalizer = ModelNormalizer(
+        inputs=fit_normalizer(x_raw, valid), targets=fit_normalizer(y_raw, valid)
+    )
+    # Random order of the valid slots first (invalid slots sort last).
+    perm = jnp.argsort(jnp.where(valid, jax.random.uniform(k_split, (cap,)), 2.0))
+    n_hold = jnp.minimum(
+        jnp.floor(n_valid * config.holdout_ratio).astype(jnp.int32), config.max_holdout
+    )
+    n_train = n_valid - n_hold
+    # Evaluation sets have a static size; masks select the traced number of items.
+    ecap = min(cap, config.max_holdout)
+    epos = jnp.arange(ecap)
+    if config.bootstrap:
+        boot = jax.random.randint(k_boot, (E, cap), 0, jnp.maximum(n_train, 1))
+    else:
+        boot = jnp.broadcast_to(jnp.arange(cap), (E, cap))
+    return FitData(
+        x=normalize(normalizer.inputs, x_raw),
+        y=normalize(normalizer.targets, y_raw),
+        terminated=trans.terminated.reshape(cap).astype(jnp.float32),
+        normalizer=normalizer,
+        perm=perm,
+        boot=boot,
+        n_train=n_train,
+        n_hold=n_hold,
+        hold_idx=perm[epos],
+        hold_w=jnp.where(n_hold > 0, epos < n_hold, epos < n_valid).astype(jnp.float32),
+        train_idx=perm[jnp.clip(n_hold + epos, 0, cap - 1)],
+        train_w=(epos < n_train).astype(jnp.float32),
+    )
+
+
+def train_epoch(setup: FitSetup, params, opt_state, d: FitData, key: jax.Array, bad: jax.Array):
+    """One pass of minibatches over every member's (shuffled, bootstrapped) training set."""
+    E, bs = setup.config.ensemble_size, setup.config.batch_size
+    cap = d.x.shape[0]
+    u = jax.random.uniform(key, (E, cap))
+    order = jnp.argsort(jnp.where(jnp.arange(cap) < d.n_train, u, 2.0), axis=1)
+
+    def batch_body(b, c):
+        params, opt_state, bad = c
+        pos = b * bs + jnp.arange(bs)
+        w = jnp.broadcast_to((pos < d.n_train).astype(jnp.float32), (E, bs))
+        j = order[:, jnp.clip(pos, 0, cap - 1)]  # [E, bs] positions in the train list
+        j = jnp.take_along_axis(d.boot, j, axis=1)
+        idx = d.perm[jnp.clip(d.n_hold + j, 0, cap - 1)]  # [E, bs] buffer slots
+        (loss, _), grads = jax.value_and_grad(total_loss, argnums=1, has_aux=True)(
+            setup, params, d.x[idx], d.y[idx], d.terminated[idx], w
+        )
+        updates, opt_state = setup.optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        return params, opt_state, bad | ~jnp.isfinite(loss)
+
+    n_batches = (d.n_train + bs - 1) // bs
+    return jax.lax.fori_loop(0, n_batches, batch_body, (params, opt_state, bad))
+
+def epoch_body(setup: FitSetup, d: FitData, c: EpochCarry) -> EpochCarry:
+    E, thr = setup.config.ensemble_size, setup.config.improvement_threshold
+    key, k_shuffle = jax.random.split(c.key)
+    params, opt_state, bad = train_epoch(setup, c.params, c.opt_state, d, k_shuffle, c.nonfinite)
+    score = evaluate(setup, params, d, d.hold_idx, d.hold_w)[setup.config.holdout_metric]
+    improved = (score < c.best_score - thr * jnp.abs(c.best_score)) & jnp.isfinite(score)
+    best = jax.tree_util.tree_map(
+        lambda new, old: jnp.where(improved.reshape((E,) + (1,) * (new.ndim - 1)), new, old),
+        params,
+        c.best_params,
+    )
+    return EpochCarry(
+        params=params,
+        opt_state=opt_state,
+        best_params=best,
+        best_score=jnp.where(improved, score, c.best_score),
+        since_improved=jnp.where(improved, 0, c.since_improved + 1),
+        best_epoch=jnp.where(improved, c.epoch + 1, c.best_epoch),
+        history=c.history.at[c.epoch].set(score),
+        epoch=c.epoch + 1,
+        key=key,
+        nonfinite=bad,
+    )
+
+def epoch_cond(setup: FitSetup, c: EpochCarry) -> jax.Array:
+    go = c.epoch < setup.config.max_epochs
+    if setup.config.patience is not None:
+        go = go & (jnp.min(c.since_improved) < setup.config.patience)
+    return go
+
+def run_fit(
+    setup: FitSetup, state: ModelState, data: Any, key: jax.Array, size: Any = None
+) -> tuple[ModelState, dict[str, jax.Array]]:
+    """The fit of `make_fit` (see its docstring)."""
+    config = setup.config
+    E = config.ensemble_size
+    k_split, k_boot, k_epochs = jax.random.split(key, 3)
+    d = split_data(setup, data, size, k_split, k_boot)
+    # Epoch 0 = the incoming params under the new normalizer: a refit never ends worse on
+    # holdout than the model it started from.
+    score0 = evaluate(setup, state.params, d, d.hold_idx, d.hold_w)[config.holdout_metric]
+    carry = EpochCarry(
+        params=state.params,
+        opt_state=state.opt_state,
+        best_params=state.params,
+        best_score=jnp.where(jnp.isfinite(score0), score0, jnp.inf),
+        since_improved=jnp.zeros((E,), jnp.int32),
+        best_epoch=jnp.zeros((E,), jnp.int32),
+        history=jnp.full((config.max_epochs, E), jnp.nan, jnp.float32),
+        epoch=jnp.zeros((), jnp.int32),
+        key=k_epochs,
+        nonfinite=jnp.zeros((), bool),
+    )
+    c = jax.lax.while_loop(
+        functools.partial(epoch_cond, setup), functools.partial(epoch_body, setup, d), carry
+    )
+
+    elites = jnp.argsort(c.best_score)[: config.elites_count].astype(jnp.int32)
+    hold_m = evaluate(setup, c.best_params, d, d.hold_idx, d.hold_w)
+    train_m = evaluate(setup, c.best_params, d, d.train_idx, d.train_w)
+    metrics: dict[str, jax.Array] = {f"train_{k}": v for k, v in train_m.items()}
+    metrics.update({f"holdout_{k}": v for k, v in hold_m.items()})
+    metrics.update(
+        # The protocol's scalars: what learners log (MSE of the elites, normalized units).
+        train_loss=jnp.mean(train_m["mse"][elites]),
+        holdout_loss=jnp.mean(hold_m["mse"][elites]),
+        best_epoch=c.best_epoch,
+        holdout_history=c.history,
+        epochs=c.epoch,
+        num_train=d.n_train,
+        num_holdout=d.n_hold,
+        elites=elites,
+        nonfinite=c.nonfinite,
+    )
+    new_state = state.replace(
+        params=c.best_params,
+        normalizer=d.normalizer,
+        opt_state=c.opt_state,
+        elites=elites,
+        holdout_score=c.best_score,
+    )
+    return new_state, metrics
+
 
 
 def raise_if_nonfinite(metrics: dict[str, jax.Array]) -> None:

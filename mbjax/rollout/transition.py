@@ -19,6 +19,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from mbjax import validation
 from mbjax.models.base import check_model
 
 RewardFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
@@ -78,8 +79,7 @@ def check_reward_source(model: Any, reward_fn: RewardFn | None, where: str) -> N
 
 
 def check_termination_rule(rule: str) -> None:
-    if rule not in TERMINATION_RULES:
-        raise ValueError(f"termination={rule!r} is invalid; allowed: one of {TERMINATION_RULES}")
+    validation.check_choice("termination", rule, TERMINATION_RULES)
 
 
 def make_model_transition(

@@ -90,19 +90,8 @@ class Config:
             raise validation.field_error(
                 self, "learned_termination", "True only with model.predict_termination=True"
             )
-        self._check_particles()
-
-    def _check_particles(self) -> None:
-        # Trajectory sampling assigns particles to members in equal shares.
-        prop = self.propagation
-        if prop.mode in ("ts1", "tsinf"):
-            members = self.model.num_elites if prop.elites_only else self.model.ensemble_size
-            if members and prop.num_particles % members:
-                raise validation.invalid(
-                    f"{type(self).__name__}.propagation.num_particles", prop.num_particles,
-                    f"a multiple of the {'elite' if prop.elites_only else 'ensemble'} size "
-                    f"{members} for mode {prop.mode!r}",
-                )
+        # Particles vs members (ts1/tsinf split particles evenly over the members) is checked
+        # by `make_pets` against the model actually used, which may not be `self.model`.
 
     @property
     def horizon(self) -> int:
