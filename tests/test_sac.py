@@ -388,3 +388,28 @@ def test_make_policy_controls_the_env(point_mass_run):
 
     episode = jax.jit(lambda k: acting.policy_return(env, init_carry, policy, k, 50))
     assert float(episode(jax.random.PRNGKey(5))) > -20
+
+
+def test_learning_rates_are_leaves_a_grid_vmaps_with_one_trace():
+    from mbjax.agents.sac import with_learning_rates
+
+    sac = make_sac(SACConfig(**SMALL), 3, 2)
+    state = sac.init(jax.random.key(0))
+    batch = random_batch(jax.random.key(1), 32, 3, 2)
+    chex.clear_trace_counter()
+    update = jax.jit(chex.assert_max_traces(sac.update, n=1))
+    rates = (1e-5, 3e-4, 1e-2)
+    alone = [update(with_learning_rates(state, actor=r, critic=r), batch, jax.random.key(2))[0]
+             for r in rates]
+    first = lambda s: np.asarray(jax.tree_util.tree_leaves(s.policy_params)[0])  # noqa: E731
+    assert not np.allclose(first(alone[0]), first(alone[2]))  # the rate is really used
+    grid = jax.vmap(lambda r: with_learning_rates(state, actor=r, critic=r))(jnp.asarray(rates))
+    batched, _ = jax.jit(jax.vmap(sac.update, in_axes=(0, None, None)))(
+        grid, batch, jax.random.key(2))
+    for i in range(3):
+        chex.assert_trees_all_close(
+            jax.tree_util.tree_map(lambda x, i=i: x[i], batched.policy_params),
+            alone[i].policy_params, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown optimizer hyperparameter"):
+        from mbjax.optim import set_hyperparams
+        set_hyperparams(state.policy_opt_state, momentum=0.9)

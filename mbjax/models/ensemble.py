@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mbjax import validation
+from mbjax import optim, validation
 from mbjax.models import mlp
 from mbjax.models.config import EnsembleConfig
 from mbjax.models.normalizer import denormalize, init_normalizer, normalize
@@ -69,9 +69,9 @@ class Ensemble(NamedTuple):
 def set_learning_rate(state: ModelState, learning_rate: Any) -> ModelState:
     """The same model state with Adam's learning rate replaced (a float32 leaf: a vmapped grid
     over learning rates shares one compiled `fit`)."""
-    hyper = dict(state.opt_state.hyperparams)
-    hyper["learning_rate"] = jnp.asarray(learning_rate, jnp.float32)
-    return state.replace(opt_state=state.opt_state._replace(hyperparams=hyper))
+    return state.replace(
+        opt_state=optim.set_hyperparams(state.opt_state, learning_rate=learning_rate)
+    )
 
 
 def _bounded_logvar(raw: jax.Array, max_lv: jax.Array, min_lv: jax.Array) -> jax.Array:

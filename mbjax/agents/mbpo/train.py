@@ -20,6 +20,7 @@ built from `sac_alone(config)`): MBPO adds the model blocks and mixes model data
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -108,6 +109,33 @@ def mixed_batch(state: MBPOState, window: jax.Array, key: jax.Array, n_real: int
     return jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=0), *parts)
 
 
+def refit_and_roll_out(model: Any, model_rollout: Callable[..., Any], config: Config,
+                       state: MBPOState, keys: tuple[jax.Array, jax.Array, jax.Array],
+                       length: jax.Array) -> tuple[MBPOState, ModelBlockMetrics, jax.Array]:
+    """Refits the ensemble, adds rollouts from real states. -> (state, metrics, window).
+
+    keys: (k_fit, k_start, k_roll); length: this epoch's rollout length (int32 scalar);
+    model_rollout: `make_model_rollout`'s function; window: how many of the model buffer's
+    newest transitions the SAC batches sample from.
+    """
+    k_fit, k_start, k_roll = keys
+    model_state, fit_info = model.fit(state.model, state.buffer, k_fit)
+    obs0 = replay.sample(state.buffer, k_start, config.rollout_batch_size).obs
+    transitions, valid = model_rollout(
+        model_state, state.sac.actor_params, obs0, length, k_roll
+    )
+    flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), transitions)
+    model_buffer = replay.add_masked(state.model_buffer, flat, valid.reshape(-1))
+    # MBPO's pool holds `retain` epochs of rollouts at the *current* length.
+    window = (config.rollout_batch_size * length * config.blocks_per_epoch
+              * config.model_retain_epochs)
+    metrics = ModelBlockMetrics(
+        fit=FitMetrics.of(fit_info),
+        rollout_reward=jnp.sum(transitions.reward * valid) / jnp.maximum(jnp.sum(valid), 1),
+    )
+    return state.replace(model=model_state, model_buffer=model_buffer), metrics, window
+
+
 def make_mbpo(config: Config, model: Any = None) -> MBPO:
     """Builds the SAC loop, the ensemble and the epoch function for `config`.
 
@@ -117,11 +145,12 @@ def make_mbpo(config: Config, model: Any = None) -> MBPO:
     loop = make_loop(sac_alone(config))
     sac, env = loop.sac, loop.env
     obs_size, action_size = int(env.observation_size), int(env.action_size)
-    if model is None:
+    custom = model is not None  # a user's model gets the deep (abstractly traced) check
+    if not custom:
         model = make_ensemble(config.model, obs_size, action_size)
     check_model_matches(
         model, obs_size, action_size, "make_mbpo", needs_reward=config.learned_reward,
-        needs_termination=config.learned_termination,
+        needs_termination=config.learned_termination, deep=custom,
     )
     reward_fn, termination_fn = mbjax_envs.resolve_task(
         config.env, config.learned_reward, config.learned_termination,
@@ -147,29 +176,12 @@ def make_mbpo(config: Config, model: Any = None) -> MBPO:
         )
         return loop.explore(state, k_explore)
 
-    def refit_and_roll_out(state: MBPOState, keys: jax.Array, length: jax.Array):
-        """Refits the ensemble, adds rollouts from real states. -> (state, metrics, window)."""
-        k_fit, k_start, k_roll = keys
-        model_state, fit_info = model.fit(state.model, state.buffer, k_fit)
-        obs0 = replay.sample(state.buffer, k_start, config.rollout_batch_size).obs
-        transitions, valid = model_rollout(
-            model_state, state.sac.actor_params, obs0, length, k_roll
-        )
-        flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), transitions)
-        model_buffer = replay.add_masked(state.model_buffer, flat, valid.reshape(-1))
-        # MBPO's pool holds `retain` epochs of rollouts at the *current* length.
-        window = (config.rollout_batch_size * length * config.blocks_per_epoch
-                  * config.model_retain_epochs)
-        metrics = ModelBlockMetrics(
-            fit=FitMetrics.of(fit_info),
-            rollout_reward=jnp.sum(transitions.reward * valid) / jnp.maximum(jnp.sum(valid), 1),
-        )
-        return state.replace(model=model_state, model_buffer=model_buffer), metrics, window
+    refit = functools.partial(refit_and_roll_out, model, model_rollout, config)
 
     def block(state: MBPOState, key: jax.Array, length: jax.Array):
         """Refit + rollouts, then model_train_every env transitions with SAC updates."""
         k_fit, k_start, k_roll, k_iters = jax.random.split(key, 4)
-        state, model_metrics, window = refit_and_roll_out(state, (k_fit, k_start, k_roll), length)
+        state, model_metrics, window = refit(state, (k_fit, k_start, k_roll), length)
         state, sac_metrics = jax.lax.scan(
             lambda s, k: loop.learn_iteration(s, k, lambda st, kk: sample_batch(st, window, kk)),
             state, jax.random.split(k_iters, config.model_train_every // config.num_envs),

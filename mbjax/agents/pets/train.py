@@ -85,6 +85,63 @@ class PlanCarry(NamedTuple):
     planner_state: Any
 
 
+class EpisodeLayout(NamedTuple):
+    """How an episode's agent steps split into plans (static ints)."""
+
+    num_steps: int  # agent steps per episode
+    steps_per_plan: int  # actions executed from each plan
+    num_plans: int  # ceil(num_steps / steps_per_plan); the last plan may run past the end
+    action_repeat: int  # env steps per agent step
+
+
+def finish_episode(layout: EpisodeLayout, state: PETSState, key: jax.Array,
+                   episode: acting.Episode, steps: acting.EpisodeStep, fit: FitMetrics,
+                   planned: jax.Array) -> tuple[PETSState, EpisodeMetrics]:
+    """Stores the episode's valid transitions (steps: leaves [num_plans, steps_per_plan])."""
+    flat = jax.tree_util.tree_map(
+        lambda x: x.reshape((-1,) + x.shape[2:])[:layout.num_steps], steps
+    )
+    buffer = replay.add_masked(state.buffer, flat.transition, flat.valid)
+    new_state = state.replace(
+        buffer=buffer, key=key, episode=state.episode + 1,
+        env_steps=state.env_steps
+        + jnp.sum(flat.valid, dtype=jnp.int32) * layout.action_repeat,
+    )
+    metrics = EpisodeMetrics(
+        env_steps=new_state.env_steps, episode_return=episode.episode_return,
+        episode_length=episode.length, model_train_mse=fit.train_loss,
+        model_holdout_mse=fit.holdout_loss, nonfinite=fit.nonfinite, planned_return=planned,
+    )
+    return new_state, metrics
+
+
+def seed_episode(env: Any, layout: EpisodeLayout,
+                 state: PETSState) -> tuple[PETSState, EpisodeMetrics]:
+    """One episode of uniform random actions into the buffer (no fit, no planning)."""
+    key, k_reset, k_act = jax.random.split(state.key, 3)
+    actions = acting.random_actions(
+        k_act, (layout.num_plans, layout.steps_per_plan, env.action_size)
+    )
+    env_step = functools.partial(acting.episode_step, env)
+    episode, steps = jax.lax.scan(
+        lambda ep, chunk: jax.lax.scan(env_step, ep, chunk),
+        acting.start_episode(env, k_reset), actions,
+    )
+    return finish_episode(layout, state, key, episode, steps, FitMetrics.none(),
+                          jnp.full((), jnp.nan))
+
+
+def mpc_plan(objective_for: Callable[..., Any], planner: Any, model_state: Any,
+             planner_state: Any, obs: jax.Array, key: jax.Array) -> tuple[jax.Array, Any, dict]:
+    """One MPC decision: the action sequence [H, A] planned from `obs` [obs_size] under the model.
+
+    objective_for: `make_model_objective`'s function; returns (actions, planner_state, info).
+    """
+    k_obj, k_plan = jax.random.split(key)
+    objective = objective_for(model_state, obs, k_obj)
+    return planner.plan(planner_state, objective, obs, k_plan)
+
+
 def make_pets(config: Config, model: Any = None) -> PETS:
     """Builds the environment, ensemble, planner and the episode functions for `config`.
 
@@ -97,11 +154,12 @@ def make_pets(config: Config, model: Any = None) -> PETS:
     # Agent steps per episode (the wrapper counts the time limit in env steps).
     num_steps = math.ceil(env.episode_length / config.action_repeat)
     obs_size, action_size = env.observation_size, env.action_size
-    if model is None:
+    custom = model is not None  # a user's model gets the deep (abstractly traced) check
+    if not custom:
         model = make_ensemble(config.model, obs_size, action_size)
     check_model_matches(
         model, obs_size, action_size, "make_pets", needs_reward=config.learned_reward,
-        needs_termination=config.learned_termination,
+        needs_termination=config.learned_termination, deep=custom,
     )
     planner = make_planner(config.planner, config.planner_config)
     reward_fn, termination_fn = mbjax_envs.resolve_task(
@@ -111,6 +169,7 @@ def make_pets(config: Config, model: Any = None) -> PETS:
     objective_for = make_model_objective(model, config.propagation, reward_fn, termination_fn)
     steps_per_plan = min(config.steps_per_plan, num_steps)
     num_plans = math.ceil(num_steps / steps_per_plan)
+    layout = EpisodeLayout(num_steps, steps_per_plan, num_plans, config.action_repeat)
     capacity = config.num_episodes * num_steps
 
     def init(key: jax.Array) -> PETSState:
@@ -125,37 +184,7 @@ def make_pets(config: Config, model: Any = None) -> PETS:
 
     env_step = functools.partial(acting.episode_step, env)
 
-    def finish(state: PETSState, key: jax.Array, episode: acting.Episode,
-               steps: acting.EpisodeStep, fit: FitMetrics, planned: jax.Array):
-        """Stores the episode's valid transitions (steps: leaves [num_plans, steps_per_plan])."""
-        flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:])[:num_steps], steps)
-        buffer = replay.add_masked(state.buffer, flat.transition, flat.valid)
-        new_state = state.replace(
-            buffer=buffer, key=key, episode=state.episode + 1,
-            env_steps=state.env_steps
-            + jnp.sum(flat.valid, dtype=jnp.int32) * config.action_repeat,
-        )
-        metrics = EpisodeMetrics(
-            env_steps=new_state.env_steps, episode_return=episode.episode_return,
-            episode_length=episode.length, model_train_mse=fit.train_loss,
-            model_holdout_mse=fit.holdout_loss, nonfinite=fit.nonfinite, planned_return=planned,
-        )
-        return new_state, metrics
-
-    def seed_episode(state: PETSState) -> tuple[PETSState, EpisodeMetrics]:
-        key, k_reset, k_act = jax.random.split(state.key, 3)
-        actions = acting.random_actions(k_act, (num_plans, steps_per_plan, action_size))
-        episode, steps = jax.lax.scan(
-            lambda ep, chunk: jax.lax.scan(env_step, ep, chunk),
-            acting.start_episode(env, k_reset), actions,
-        )
-        return finish(state, key, episode, steps, FitMetrics.none(), jnp.full((), jnp.nan))
-
-    def plan(model_state: Any, planner_state: Any, obs: jax.Array, key: jax.Array):
-        """One MPC decision: the action sequence [H, A] planned from `obs` under the model."""
-        k_obj, k_plan = jax.random.split(key)
-        objective = objective_for(model_state, obs, k_obj)
-        return planner.plan(planner_state, objective, obs, k_plan)
+    plan = functools.partial(mpc_plan, objective_for, planner)
 
     def learning_episode(state: PETSState, fit: bool = True) -> tuple[PETSState, EpisodeMetrics]:
         key, k_fit, k_reset, k_plan_init, k_episode = jax.random.split(state.key, 5)
@@ -179,11 +208,13 @@ def make_pets(config: Config, model: Any = None) -> PETS:
             plan_and_act, carry, jax.random.split(k_episode, num_plans)
         )
         state = state.replace(model=model_state)
-        return finish(state, key, carry.episode, steps, fit_metrics, planned.mean())
+        return finish_episode(layout, state, key, carry.episode, steps, fit_metrics,
+                              planned.mean())
 
     return PETS(
         config=config, env=env, model=model, planner=planner, num_steps=num_steps, init=init,
-        seed_episode=seed_episode, learning_episode=learning_episode, plan=plan,
+        seed_episode=functools.partial(seed_episode, env, layout),
+        learning_episode=learning_episode, plan=plan,
     )
 
 

@@ -19,6 +19,7 @@ from mbjax.agents.sac.learner import (
     SACHyperparams,
     SACState,
     make_sac,
+    with_learning_rates,
 )
 from mbjax.agents.sac.losses import SACNetworks
 from mbjax.agents.sac.normalizer import RunningMeanStd
@@ -70,4 +71,5 @@ __all__ = [
     "make_train",
     "preset",
     "train",
+    "with_learning_rates",
 ]

@@ -21,6 +21,7 @@ with the same `finish_epoch`.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable, NamedTuple, TypeVar
 
@@ -128,45 +129,55 @@ def _epoch_metrics(state: TrainState, returns: jax.Array, sac_metrics: dict,
     )
 
 
+def init_train_state(env: Any, sac: SAC, config: Config, k_sac: jax.Array, k_env: jax.Array,
+                     k_run: jax.Array) -> TrainState:
+    """A fresh TrainState: `num_envs` envs reset, an empty buffer, the SAC learner's state with
+    the first observations in its running statistics."""
+    obs_size, action_size = int(env.observation_size), int(env.action_size)
+    envs = acting.reset_batch(env, k_env, config.num_envs)
+    return TrainState(
+        sac=sac.observe(sac.init(k_sac), envs.state.obs),
+        buffer=replay.init(config.capacity, acting.empty_transition(obs_size, action_size)),
+        envs=envs, key=k_run, epoch=jnp.zeros((), jnp.int32),
+        env_steps=jnp.zeros((), jnp.int32),
+    )
+
+
+def env_iteration(env: Any, sac: SAC, config: Config, state: State, key: jax.Array,
+                  random_actions: bool) -> State:
+    """num_envs env steps (auto-reset) into the replay buffer; uniform random actions when
+    `random_actions` (static), else the SAC policy's samples."""
+    num_envs = config.num_envs
+    k_act, k_reset = jax.random.split(key)
+    if random_actions:
+        action = acting.random_actions(k_act, (num_envs, int(env.action_size)))
+    else:
+        action = sac.act(state.sac.actor_params, state.envs.state.obs, k_act)
+    envs, transitions = acting.step_batch(env, state.envs, action, k_reset)
+    return state.replace(
+        sac=sac.observe(state.sac, transitions.next_obs),
+        buffer=replay.add(state.buffer, transitions),
+        envs=envs,
+        env_steps=state.env_steps + num_envs * config.action_repeat,
+    )
+
+
 def make_loop(config: Config) -> SACLoop:
     """Builds the env, the SAC learner and the loop's functions for `config`."""
     env = make_env(config)
-    obs_size, action_size = int(env.observation_size), int(env.action_size)
-    sac = make_sac(config.sac, obs_size, action_size)
+    sac = make_sac(config.sac, int(env.observation_size), int(env.action_size))
     num_envs = config.num_envs
     updates_per_iter = config.updates_per_step * num_envs
     num_eval_steps = math.ceil(env.episode_length / config.action_repeat)
-
-    def init_state(k_sac: jax.Array, k_env: jax.Array, k_run: jax.Array) -> TrainState:
-        envs = acting.reset_batch(env, k_env, num_envs)
-        return TrainState(
-            sac=sac.observe(sac.init(k_sac), envs.state.obs),
-            buffer=replay.init(config.capacity, acting.empty_transition(obs_size, action_size)),
-            envs=envs, key=k_run, epoch=jnp.zeros((), jnp.int32),
-            env_steps=jnp.zeros((), jnp.int32),
-        )
-
-    def env_iteration(state: State, key: jax.Array, random_actions: bool) -> State:
-        """num_envs env steps (auto-reset) into the replay buffer."""
-        k_act, k_reset = jax.random.split(key)
-        if random_actions:
-            action = acting.random_actions(k_act, (num_envs, action_size))
-        else:
-            action = sac.act(state.sac.actor_params, state.envs.state.obs, k_act)
-        envs, transitions = acting.step_batch(env, state.envs, action, k_reset)
-        return state.replace(
-            sac=sac.observe(state.sac, transitions.next_obs),
-            buffer=replay.add(state.buffer, transitions),
-            envs=envs,
-            env_steps=state.env_steps + num_envs * config.action_repeat,
-        )
+    init_state = functools.partial(init_train_state, env, sac, config)
+    step_envs = functools.partial(env_iteration, env, sac, config)  # num_envs steps -> buffer
 
     def explore(state: State, key: jax.Array) -> State:
         n = config.init_random_steps // num_envs
         if n == 0:
             return state
         state, _ = jax.lax.scan(
-            lambda s, k: (env_iteration(s, k, random_actions=True), None), state,
+            lambda s, k: (step_envs(s, k, random_actions=True), None), state,
             jax.random.split(key, n),
         )
         return state
@@ -177,7 +188,7 @@ def make_loop(config: Config) -> SACLoop:
 
     def learn_iteration(state: State, key: jax.Array, sample_batch: SampleFn):
         k_env, k_update = jax.random.split(key)
-        state = env_iteration(state, k_env, random_actions=False)
+        state = step_envs(state, k_env, random_actions=False)
         agent, metrics = sac.update_many(
             state.sac, lambda k: sample_batch(state, k), k_update, updates_per_iter
         )

@@ -1,0 +1,157 @@
+"""SAC's gradient step as module-level functions of explicit static parts.
+
+`make_sac` binds a `LearnerParts` to `update` / `update_many` (functools.partial); they stay pure
+and jittable, with no Python control flow on traced values, so they run inside `lax.scan` / `vmap`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from mbjax import validation
+from mbjax.agents.sac import losses
+from mbjax.agents.sac import normalizer as obs_normalizer
+from mbjax.agents.sac.state import SACState
+from mbjax.types import Transition
+
+UpdateFn = Callable[[SACState, Transition, jax.Array], tuple[SACState, dict[str, jax.Array]]]
+
+
+class LearnerParts(NamedTuple):
+    """The static pieces a SAC learner's functions share (built once by `make_sac`)."""
+
+    nets: losses.SACNetworks
+    policy_opt: optax.GradientTransformation
+    critic_opt: optax.GradientTransformation
+    alpha_opt: optax.GradientTransformation
+    obs_size: int
+    action_size: int
+    normalize_observations: bool
+
+
+def maybe_normalize(
+    parts: LearnerParts, stats: obs_normalizer.RunningMeanStd, obs: jax.Array
+) -> jax.Array:
+    """obs [..., obs_size] normalized by `stats` when `normalize_observations` is on."""
+    if parts.normalize_observations:
+        return obs_normalizer.normalize(stats, obs)
+    return obs
+
+
+def check_batch(parts: LearnerParts, batch: Transition) -> None:
+    """Trace-time shape checks: a clear error instead of a broadcast deep inside the losses."""
+    if not isinstance(batch, Transition):
+        raise ValueError(f"SAC update: batch must be a Transition, got {type(batch).__name__}")
+    b = batch.reward.shape
+    expected = {
+        "obs": b + (parts.obs_size,),
+        "action": b + (parts.action_size,),
+        "next_obs": b + (parts.obs_size,),
+        "terminated": b,
+    }
+    if len(b) != 1:
+        raise ValueError(f"SAC update: batch.reward must be [B], got shape {b}")
+    for name, shape in expected.items():
+        got = getattr(batch, name).shape
+        if got != shape:
+            raise ValueError(f"SAC update: batch.{name} must have shape {shape}, got {got}")
+
+
+def prepare_batch(parts: LearnerParts, state: SACState, batch: Transition) -> Transition:
+    """The batch as the losses see it: float32 leaves, observations normalized."""
+    return batch.replace(
+        obs=maybe_normalize(parts, state.obs_norm, batch.obs.astype(jnp.float32)),
+        next_obs=maybe_normalize(parts, state.obs_norm, batch.next_obs.astype(jnp.float32)),
+        action=batch.action.astype(jnp.float32),
+        reward=batch.reward.astype(jnp.float32),
+        terminated=batch.terminated.astype(jnp.float32),
+    )
+
+
+def update(
+    parts: LearnerParts, state: SACState, batch: Transition, key: jax.Array
+) -> tuple[SACState, dict[str, jax.Array]]:
+    """One gradient step on critics, actor and temperature. batch leaves: [B, ...].
+
+    All three gradients are taken at the current parameters (as in the original SAC), then
+    the target critics move by Polyak averaging with rate tau.
+    """
+    check_batch(parts, batch)
+    k_critic, k_actor = jax.random.split(key)
+    hp = state.hparams
+    batch = prepare_batch(parts, state, batch)
+    alpha = jnp.exp(state.log_alpha)
+
+    (c_loss, c_aux), c_grads = jax.value_and_grad(losses.critic_loss, has_aux=True)(
+        state.critic_params,
+        state.target_critic_params,
+        state.policy_params,
+        parts.nets,
+        batch,
+        alpha,
+        hp.discount,
+        hp.reward_scale,
+        k_critic,
+    )
+    (a_loss, log_prob), p_grads = jax.value_and_grad(losses.actor_loss, has_aux=True)(
+        state.policy_params, state.critic_params, parts.nets, batch.obs, alpha, k_actor
+    )
+    t_loss, t_grad = jax.value_and_grad(losses.alpha_loss)(
+        state.log_alpha, log_prob, hp.target_entropy
+    )
+
+    c_updates, critic_opt_state = parts.critic_opt.update(c_grads, state.critic_opt_state)
+    critic_params = optax.apply_updates(state.critic_params, c_updates)
+    p_updates, policy_opt_state = parts.policy_opt.update(p_grads, state.policy_opt_state)
+    policy_params = optax.apply_updates(state.policy_params, p_updates)
+    t_updates, alpha_opt_state = parts.alpha_opt.update(t_grad, state.alpha_opt_state)
+    log_alpha = optax.apply_updates(state.log_alpha, t_updates)
+    target_critic_params = jax.tree_util.tree_map(
+        lambda t, p: (1.0 - hp.tau) * t + hp.tau * p, state.target_critic_params, critic_params
+    )
+
+    new_state = state.replace(
+        policy_params=policy_params,
+        critic_params=critic_params,
+        target_critic_params=target_critic_params,
+        policy_opt_state=policy_opt_state,
+        critic_opt_state=critic_opt_state,
+        alpha_opt_state=alpha_opt_state,
+        log_alpha=log_alpha,
+        step=state.step + 1,
+    )
+    metrics = {
+        "critic_loss": c_loss,
+        "actor_loss": a_loss,
+        "alpha_loss": t_loss,
+        "alpha": alpha,
+        "entropy": -jnp.mean(log_prob),
+        **c_aux,
+    }
+    return new_state, metrics
+
+
+def update_many(
+    update_fn: UpdateFn,
+    state: SACState,
+    sample_fn: Callable[[jax.Array], Transition],
+    key: jax.Array,
+    num_updates: int,
+) -> tuple[SACState, dict[str, jax.Array]]:
+    """`num_updates` (static int) `update_fn` steps in one lax.scan; batch_k = sample_fn(key_k).
+
+    Returns the final state and the metrics averaged over the updates.
+    """
+    validation.check_int("update_many: num_updates", num_updates)
+
+    def body(s: SACState, k: jax.Array):
+        k_sample, k_update = jax.random.split(k)
+        return update_fn(s, sample_fn(k_sample), k_update)
+
+    state, metrics = jax.lax.scan(body, state, jax.random.split(key, num_updates))
+    return state, jax.tree_util.tree_map(lambda m: jnp.mean(m, axis=0), metrics)
