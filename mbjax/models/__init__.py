@@ -3,7 +3,13 @@ ensembles (deterministic or Gaussian) with normalizers and a compiled fit."""
 
 from mbjax.models.base import DynamicsModel, FitMetrics, check_model, check_model_matches
 from mbjax.models.config import EnsembleConfig
-from mbjax.models.ensemble import Ensemble, make_ensemble, select_members, set_learning_rate
+from mbjax.models.ensemble import (
+    Ensemble,
+    learner_model,
+    make_ensemble,
+    select_members,
+    set_learning_rate,
+)
 from mbjax.models.normalizer import Normalizer, denormalize, fit_normalizer, normalize
 from mbjax.models.state import ModelNormalizer, ModelState, ModelStep, Prediction, RawPrediction
 from mbjax.models.training import raise_if_nonfinite
@@ -13,6 +19,7 @@ __all__ = [
     "FitMetrics",
     "check_model",
     "check_model_matches",
+    "learner_model",
     "set_learning_rate",
     "Ensemble",
     "EnsembleConfig",

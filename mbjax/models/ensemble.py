@@ -16,6 +16,7 @@ import optax
 
 from mbjax import optim, validation
 from mbjax.models import mlp
+from mbjax.models.base import check_model_matches
 from mbjax.models.config import EnsembleConfig
 from mbjax.models.normalizer import denormalize, init_normalizer, normalize
 from mbjax.models.state import ModelNormalizer, ModelState, ModelStep, Prediction, RawPrediction
@@ -245,6 +246,20 @@ def protocol_step(net: Network, state: ModelState, x: jax.Array, action: jax.Arr
     through member members[m] (None: all E members, M' = E)."""
     params = state.params if members is None else select_members(state.params, members)
     return step_members(net, params, state.normalizer, x, action, key)
+
+
+def learner_model(model: Any, config: Any, obs_size: int, action_size: int, where: str) -> Any:
+    """The model a learner uses: `model` (a user's protocol model, checked deeply against the
+    env's sizes and the heads `config.learned_reward/learned_termination` ask for) or, when None,
+    the ensemble described by `config.model`."""
+    custom = model is not None
+    if not custom:
+        model = make_ensemble(config.model, obs_size, action_size)
+    check_model_matches(
+        model, obs_size, action_size, where, needs_reward=config.learned_reward,
+        needs_termination=config.learned_termination, deep=custom,
+    )
+    return model
 
 
 def _feature_size(obs_size: int, input_transform: Callable | None) -> int:

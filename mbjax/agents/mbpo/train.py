@@ -36,7 +36,7 @@ from mbjax.agents.program import Program, Segment, make_pure_train
 from mbjax.agents.sac import SAC, SACLoop, TrainState, epoch_record, make_loop
 from mbjax.agents.sac import EpochMetrics as SACEpochMetrics
 from mbjax.agents.sac.train import optional_float
-from mbjax.models import FitMetrics, check_model_matches, make_ensemble
+from mbjax.models import FitMetrics, learner_model
 from mbjax.types import Transition
 
 
@@ -145,13 +145,7 @@ def make_mbpo(config: Config, model: Any = None) -> MBPO:
     loop = make_loop(sac_alone(config))
     sac, env = loop.sac, loop.env
     obs_size, action_size = int(env.observation_size), int(env.action_size)
-    custom = model is not None  # a user's model gets the deep (abstractly traced) check
-    if not custom:
-        model = make_ensemble(config.model, obs_size, action_size)
-    check_model_matches(
-        model, obs_size, action_size, "make_mbpo", needs_reward=config.learned_reward,
-        needs_termination=config.learned_termination, deep=custom,
-    )
+    model = learner_model(model, config, obs_size, action_size, "make_mbpo")
     reward_fn, termination_fn = mbjax_envs.resolve_task(
         config.env, config.learned_reward, config.learned_termination,
         config.use_estimated_reward,

@@ -26,7 +26,7 @@ from mbjax import acting, replay
 from mbjax import envs as mbjax_envs
 from mbjax.agents.pets.config import Config
 from mbjax.agents.program import Program, Segment, make_pure_train
-from mbjax.models import FitMetrics, check_model_matches, make_ensemble
+from mbjax.models import FitMetrics, learner_model
 from mbjax.planners import make_planner
 from mbjax.rollout import make_model_objective
 
@@ -154,13 +154,7 @@ def make_pets(config: Config, model: Any = None) -> PETS:
     # Agent steps per episode (the wrapper counts the time limit in env steps).
     num_steps = math.ceil(env.episode_length / config.action_repeat)
     obs_size, action_size = env.observation_size, env.action_size
-    custom = model is not None  # a user's model gets the deep (abstractly traced) check
-    if not custom:
-        model = make_ensemble(config.model, obs_size, action_size)
-    check_model_matches(
-        model, obs_size, action_size, "make_pets", needs_reward=config.learned_reward,
-        needs_termination=config.learned_termination, deep=custom,
-    )
+    model = learner_model(model, config, obs_size, action_size, "make_pets")
     planner = make_planner(config.planner, config.planner_config)
     reward_fn, termination_fn = mbjax_envs.resolve_task(
         config.env, config.learned_reward, config.learned_termination,
