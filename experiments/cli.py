@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 CONFIG_PREFIX = "--config."
 
@@ -25,9 +26,45 @@ def split_config_overrides(argv: list[str]) -> tuple[list[str], dict[str, str]]:
     return rest, overrides
 
 
-def fail(message: str, code: int = 2) -> None:
-    """Prints a one-line error (no traceback) and exits."""
-    print(f"error: {message}", file=sys.stderr)
+# Exit status of a run stopped with Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED_EXIT_CODE = 130
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a run; the message says where the run stands and how to continue it."""
+
+
+class StopRequest:
+    """Ctrl-C during training, as a context manager around the run.
+
+    The first Ctrl-C asks to stop once the current iteration is done and checkpointed (stopping
+    inside a checkpoint write would cost that iteration and spill orbax's log): `requested` turns
+    True and the run's progress callback raises `Interrupted` there. A second Ctrl-C stops at
+    once (KeyboardInterrupt).
+    """
+
+    def __init__(self, notice: str):
+        self.notice = notice
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(self.notice, file=sys.stderr, flush=True)
+
+    def __enter__(self) -> StopRequest:
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+
+def fail(message: str, code: int = 2, prefix: str = "error") -> NoReturn:
+    """Prints a one-line message (no traceback) and exits with `code`."""
+    print(f"{prefix}: {message}", file=sys.stderr)
     sys.exit(code)
 
 
@@ -37,9 +74,62 @@ def build_config(algorithm: Any, env: str, preset: str, overrides: dict[str, str
     `mbjax.configs`)."""
     from mbjax import configs
 
+    if "env" in overrides:
+        # One source for the env: `--env` also names the run directory and config.json's "env".
+        raise ValueError(f"--config.env={overrides['env']!r} is invalid; allowed: set the "
+                         "environment with --env=<name>")
     config = algorithm.preset(env, preset)
     config = configs.apply_overrides(config, overrides)
     return dataclasses.replace(config, env=env)
+
+
+def resolve(algo_name: str, env: str, preset: str, overrides: dict[str, str]) -> tuple[Any, Any]:
+    """(Algorithm record, Config) for the `--algo/--env/--preset/--config.*` flags; one-line
+    ValueErrors for an unknown algorithm, env, preset or override."""
+    from mbjax import agents, envs
+
+    algorithm = agents.get(algo_name)
+    envs.check_name(env)
+    return algorithm, build_config(algorithm, env, preset, overrides)
+
+
+def prepare_run_dir(out: str, run_info: dict[str, Any], build: Callable[[], Any],
+                    resume: bool, progress_dirs: tuple[str, ...] = ()) -> tuple[Any, bool, bool]:
+    """Guards a run or sweep directory, builds the program, writes config.json.
+
+    Without `resume`, `out` must be new or empty; with it, `out` must hold a run of the same
+    kind and flags (`mbjax.runs.check_resume_dir`). `build()` (e.g. `algo.make_program`) runs
+    before anything is written, so a failure to build the env leaves no files. A directory
+    without progress (in `out` or `progress_dirs`: stopped before its first checkpoint) has
+    nothing to continue and starts again. config.json is written here unless it exists or a
+    resume restores it (after its checkpoint's settings are checked).
+    Returns (program, resume from checkpoints?, config.json existed?).
+    """
+    from mbjax import runs
+
+    has_config = runs.check_resume_dir(out, run_info) if resume else False
+    if not resume:
+        runs.check_new_run_dir(out)
+    program = build()
+    restore = resume and any(runs.has_progress(d) for d in (out, *progress_dirs))
+    if resume and not restore:
+        print(f"nothing to resume in {out}: starting from the beginning")
+    if not has_config and not restore:
+        runs.write_run_info(out, run_info)
+    return program, restore, has_config
+
+
+def define_run_flags(output_help: str, resume_help: str) -> None:
+    """The flags every training entry point shares: --algo, --env, --preset, --output_dir,
+    --resume, --quiet (each entry point adds its seed flags)."""
+    from absl import flags
+
+    flags.DEFINE_string("algo", "pets", algo_help())
+    flags.DEFINE_string("env", "cartpole_swingup", "Environment name (see mbjax.envs.names()).")
+    flags.DEFINE_string("preset", "cpu", "Config preset: cpu, paper or test.")
+    flags.DEFINE_string("output_dir", None, output_help)
+    flags.DEFINE_bool("resume", False, resume_help)
+    flags.DEFINE_bool("quiet", False, "No progress bar or per-iteration lines.")
 
 
 def algo_help() -> str:
@@ -57,12 +147,27 @@ def progress(algorithm: Any, total: int, desc: str, quiet: bool) -> Any:
 
 
 def run_guarded(main: Callable[[], None]) -> None:
-    """Runs `main`, turning configuration errors into a clear message and exit code 2."""
+    """Runs `main`, turning configuration and file errors into one line and exit code 2, and
+    Ctrl-C into one line and exit code 130."""
     from mbjax.checkpoint import CheckpointError
 
     try:
         main()
-    except (ValueError, CheckpointError, FloatingPointError) as e:
+    except (ValueError, CheckpointError, FloatingPointError, OSError) as e:
+        fail(str(e))
+    except Interrupted as e:
+        fail(str(e), INTERRUPTED_EXIT_CODE, prefix="interrupted")
+    except KeyboardInterrupt:
+        fail("stopped by Ctrl-C", INTERRUPTED_EXIT_CODE, prefix="interrupted")
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing with a one-line error and exit code 2 (absl prints usage, exits 1)."""
+    from absl import flags
+
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
         fail(str(e))
 
 
@@ -76,10 +181,12 @@ def launch(run: Callable[[dict[str, str]], None]) -> None:
     def main(argv: list[str]) -> None:
         if len(argv) > 1:
             fail(f"unexpected arguments: {' '.join(argv[1:])}")
-        setup_runtime()
-        run_guarded(lambda: run(overrides))
+        run_guarded(lambda: (setup_runtime(), run(overrides)))
 
-    app.run(main)
+    try:
+        app.run(main, flags_parser=parse_flags)
+    except KeyboardInterrupt:  # Ctrl-C while absl or JAX start up
+        fail("stopped by Ctrl-C", INTERRUPTED_EXIT_CODE, prefix="interrupted")
 
 
 def setup_runtime() -> None:

@@ -1,9 +1,12 @@
 """One training run: `python -m experiments.train --algo=pets --env=cartpole_swingup`.
 
 Any registered algorithm (`mbjax.agents.names()`) runs through its `Algorithm` record and the
-one host driver (`mbjax.agents.driver.train`). Writes to --output_dir: metrics.jsonl (one line
-per iteration: an episode for PETS, an epoch for MBPO), config.json, curve.png and checkpoints/
-(full state after every iteration; --resume continues from there exactly).
+one host driver (`mbjax.agents.driver.train`). Writes to --output_dir (a new or empty
+directory): metrics.jsonl (one line per iteration: an episode for PETS, an epoch for MBPO/SAC),
+TensorBoard event files, config.json (once the env and program build), curve.png and
+checkpoints/ (full state after every iteration; --resume continues from there exactly, after
+checking the flags against config.json and the checkpoint). Ctrl-C stops with exit code 130;
+--resume continues. `python -m experiments.evaluate --run_dir=...` evaluates the trained policy.
 Config fields are overridden with `--config.<field>=<value>`, e.g.
 `--config.num_episodes=5 --config.model.hidden_sizes=100,100`
 `--config.planner_config.population=100`.
@@ -11,60 +14,91 @@ Config fields are overridden with `--config.<field>=<value>`, e.g.
 
 from __future__ import annotations
 
-import json
 import os
+from typing import Any
 
 from absl import flags
 
 from experiments import cli
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("algo", "pets", cli.algo_help())
-flags.DEFINE_string("env", "cartpole_swingup", "Environment name (see mbjax.envs.names()).")
-flags.DEFINE_string("preset", "cpu", "Config preset: cpu, paper or test.")
-flags.DEFINE_integer("seed", 0, "Random seed.")
-flags.DEFINE_string("output_dir", None, "Run directory (default runs/<algo>_<env>_s<seed>).")
-flags.DEFINE_bool("resume", False, "Continue from the newest checkpoint in --output_dir.")
-flags.DEFINE_bool("quiet", False, "No progress bar or per-iteration lines.")
+cli.define_run_flags("Run directory, new or empty (default runs/<algo>_<env>_s<seed>).",
+                     "Continue from the newest checkpoint in --output_dir.")
+flags.DEFINE_integer("seed", 0, "Random seed, an int in [0, 2**32 - 1].")
 
 
 def run(overrides: dict[str, str]) -> None:
-    from mbjax import agents, configs, envs
-    from mbjax.agents import driver
-    from mbjax.logging import MetricsWriter, format_episode_line, plot_curve
+    from mbjax import configs, runs
 
-    algo = agents.get(FLAGS.algo)
-    envs.check_name(FLAGS.env)
-    if FLAGS.seed < 0:
-        raise ValueError(f"--seed={FLAGS.seed} is invalid; allowed: an int >= 0")
-    config = cli.build_config(algo, FLAGS.env, FLAGS.preset, overrides)
+    algo, config = cli.resolve(FLAGS.algo, FLAGS.env, FLAGS.preset, overrides)
+    runs.check_seed(FLAGS.seed)
     out = FLAGS.output_dir or os.path.join(
         "runs", f"{FLAGS.algo}_{FLAGS.env.replace('/', '-')}_s{FLAGS.seed}"
     )
     run_info = {"algo": FLAGS.algo, "env": FLAGS.env, "seed": FLAGS.seed,
                 "config": configs.to_dict(config)}
-    _prepare_output_dir(out, run_info)
-    writer = MetricsWriter(os.path.join(out, "metrics.jsonl"))
-    program = algo.make_program(config)
+    program, resume, has_config = cli.prepare_run_dir(
+        out, run_info, lambda: algo.make_program(config), FLAGS.resume
+    )
+    records = _train(algo, config, program, out, run_info, resume, has_config)
+    _finish(algo, out, records)
+
+
+def _train(algo: Any, config: Any, program: Any, out: str, run_info: dict, resume: bool,
+           has_config: bool) -> list[dict]:
+    """Runs the driver with metrics.jsonl, TensorBoard, progress lines and checkpoints in `out`;
+    Ctrl-C becomes `cli.Interrupted` saying how far the run got."""
+    from mbjax import runs
+    from mbjax.agents import driver
+    from mbjax.logging import RunLog, format_record_line
+
+    log = RunLog(out)
     bar = cli.progress(algo, program.num_iterations, f"{FLAGS.algo} {FLAGS.env}", FLAGS.quiet)
+    done = [0]  # iterations completed (restored or run), for the Ctrl-C message
 
     def on_resume(records):
-        writer.rewrite(records)
+        if not has_config:  # config.json was lost; the checkpoint's own meta matched the flags
+            runs.write_run_info(out, run_info)
+        log.resume_from(records)
+        done[0] = len(records)
         bar.update(len(records))
         if not FLAGS.quiet:
             bar.write(f"resumed from {algo.iteration_unit} {len(records)} in {out}")
 
     def progress(record):
-        writer.write(record)
+        log.write(record)
+        done[0] += 1
         bar.update(1)
         if not FLAGS.quiet:
-            bar.write(format_episode_line(record))
+            bar.write(format_record_line(record, algo.iteration_unit))
+        if stop.requested and done[0] < program.num_iterations:
+            # Ctrl-C: this iteration is checkpointed and logged; stop here
+            raise KeyboardInterrupt
 
-    _, _, records = driver.train(
-        algo, FLAGS.env, config, seed=FLAGS.seed, progress_fn=progress, program=program,
-        checkpoint_dir=os.path.join(out, "checkpoints"), resume=FLAGS.resume, on_resume=on_resume,
-    )
-    bar.close()
+    stop = cli.StopRequest(f"Ctrl-C: stopping once this {algo.iteration_unit} is saved "
+                           "(Ctrl-C again to stop at once)")
+    try:
+        with stop:
+            _, _, records = driver.train(
+                algo, FLAGS.env, config, seed=FLAGS.seed, progress_fn=progress, program=program,
+                checkpoint_dir=os.path.join(out, runs.CHECKPOINT_DIR), resume=resume,
+                on_resume=on_resume, meta=run_info,
+            )
+    except KeyboardInterrupt:
+        raise cli.Interrupted(
+            f"stopped after {done[0]} of {program.num_iterations} {algo.iteration_units}; "
+            f"{out} keeps them: rerun the same command with --resume to continue"
+        ) from None
+    finally:
+        bar.close()
+        log.close()
+    return records
+
+
+def _finish(algo: Any, out: str, records: list[dict]) -> None:
+    """curve.png and the one-line summary."""
+    from mbjax.logging import plot_curve
+
     plot_curve(
         os.path.join(out, "curve.png"),
         [r["env_steps"] for r in records],
@@ -78,28 +112,6 @@ def run(overrides: dict[str, str]) -> None:
         f"return {final['episode_return']:.2f}, best {final['best_return']:.2f}, "
         f"{final['wall_time_s']:.1f} s -> {out}"
     )
-
-
-def _prepare_output_dir(out: str, run_info: dict) -> None:
-    """Creates `out` and writes config.json; refuses to resume with different flags or to
-    overwrite a finished or interrupted run without --resume."""
-    from mbjax.logging import write_json_atomic
-
-    os.makedirs(out, exist_ok=True)
-    config_path = os.path.join(out, "config.json")
-    if FLAGS.resume and os.path.exists(config_path):
-        with open(config_path) as f:
-            saved = json.load(f)
-        if saved != json.loads(json.dumps(run_info)):
-            raise ValueError(
-                f"--resume: the flags differ from the run in {out!r} (see its config.json); "
-                "resume with the same --algo/--env/--seed/--preset and overrides"
-            )
-    elif not FLAGS.resume and os.path.exists(os.path.join(out, "metrics.jsonl")):
-        raise ValueError(
-            f"{out!r} already holds a run; pass --resume to continue it or choose --output_dir"
-        )
-    write_json_atomic(config_path, run_info)
 
 
 if __name__ == "__main__":

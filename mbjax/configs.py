@@ -125,11 +125,13 @@ def apply_overrides(config: Any, overrides: dict[str, str]) -> Any:
 
 
 def _unknown_field(config: Any, head: str, path: str) -> ValueError:
+    """`config`: a dataclass instance or class."""
     fields = [f.name for f in dataclasses.fields(config)]
     close = difflib.get_close_matches(head, fields, n=3)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    owner = config if isinstance(config, type) else type(config)
     return ValueError(
-        f"unknown config field {path!r} in {type(config).__name__}{hint}; "
+        f"unknown config field {path!r} in {owner.__name__}{hint}; "
         f"known fields: {', '.join(sorted(fields))}"
     )
 
@@ -180,23 +182,31 @@ def _apply_tree(config: Any, tree: dict[str, Any], prefix: str) -> Any:
     return dataclasses.replace(config, **changes)
 
 
-def from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """Rebuilds a (nested) dataclass config from `to_dict` output (e.g. a run's config.json)."""
+def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    """Rebuilds a (nested) dataclass config from `to_dict` output (e.g. a run's config.json).
+
+    Missing fields take their defaults; an unknown field or a non-dict group raises ValueError
+    naming its dotted path (a config.json from another version must not load silently).
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"config {prefix.rstrip('.') or cls.__name__!r} is "
+                         f"{type(data).__name__}, expected an object of {cls.__name__}'s fields")
     hints = _field_types(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    for name in data:
+        if name not in fields:
+            raise _unknown_field(cls, name, prefix + name)
     dependents = {dep: (name, default_for) for name, (dep, default_for) in selectors(cls).items()}
     kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
-            continue
-        value = data[f.name]
-        typ = hints[f.name]
-        if f.name in dependents and isinstance(value, dict) and dependents[f.name][0] in data:
+    for name, value in data.items():
+        typ = hints[name]
+        if name in dependents and isinstance(value, dict) and dependents[name][0] in data:
             # A selected field's class comes from its selector (e.g. the planner's config class).
-            name, default_for = dependents[f.name]
-            typ = type(default_for(data[name]))
+            selector_name, default_for = dependents[name]
+            typ = type(default_for(data[selector_name]))
         if dataclasses.is_dataclass(typ) and isinstance(value, dict):
-            value = from_dict(typ, value)
+            value = from_dict(typ, value, prefix + name + ".")
         elif isinstance(value, list):
             value = tuple(value)
-        kwargs[f.name] = value
+        kwargs[name] = value
     return cls(**kwargs)

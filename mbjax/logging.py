@@ -1,4 +1,4 @@
-"""Metrics sinks (JSONL), progress bars and learning-curve plots.
+"""Metrics sinks (JSONL, TensorBoard), progress bars and learning-curve plots.
 
 Host-side only: nothing here runs inside jit.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -67,11 +68,124 @@ def read_jsonl(path: str) -> list[dict[str, Any]]:
 
 
 def write_json_atomic(path: str, payload: Any) -> None:
+    """Writes JSON through a temporary file and a rename: a kill leaves the old file or the new
+    one, never half of one."""
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(to_python(payload), f, indent=2)
         f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def numeric_fields(record: dict[str, Any]) -> dict[str, float]:
+    """The fields of a record that are numbers (not bools, None or strings), as floats."""
+    return {
+        k: float(v) for k, v in record.items()
+        if isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))
+    }
+
+
+class TensorBoardWriter:
+    """TensorBoard event files in `logdir`: one scalar per numeric record field, x = `step_key`.
+
+    Flushed after every record, so a killed run keeps its points. `resume_from(records)` (on
+    resume) starts a new event file that tells TensorBoard to drop points at or after the last
+    restored record's step (those a killed run may have written past its checkpoint) and writes
+    that record again, so each step appears once and none is missing.
+    """
+
+    def __init__(self, logdir: str, step_key: str = "env_steps"):
+        self.logdir = logdir
+        self.step_key = step_key
+        self._writer = None
+
+    def _open(self, purge_step: int | None = None) -> Any:
+        from tensorboardX import SummaryWriter  # lazy: only runs that log need it
+
+        if self._writer is not None:
+            self._writer.close()
+        # tensorboardX names files by the second; a nanosecond suffix keeps a resumed run's file
+        # from overwriting (and sorts it after) one opened in the same second.
+        self._writer = SummaryWriter(self.logdir, purge_step=purge_step, flush_secs=3600,
+                                     filename_suffix=f".{time.time_ns()}")
+        return self._writer
+
+    def write(self, record: dict[str, Any]) -> None:
+        writer = self._writer or self._open()
+        step = int(record[self.step_key])
+        for key, value in numeric_fields(record).items():
+            if key != self.step_key:
+                writer.add_scalar(key, value, global_step=step)
+        writer.flush()
+
+    def resume_from(self, records: list[dict[str, Any]]) -> None:
+        if not records:
+            return
+        self._open(purge_step=int(records[-1][self.step_key]))
+        self.write(records[-1])
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _tfrecords(path: str) -> Iterable[bytes]:
+    """The payloads of a TFRecord file (length, crc, data, crc); stops at a torn last record."""
+    import struct
+
+    with open(path, "rb") as f:
+        data = f.read()
+    pos = 0
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack("<Q", data[pos:pos + 8])
+        if pos + 12 + length + 4 > len(data):
+            return
+        yield data[pos + 12:pos + 12 + length]
+        pos += 12 + length + 4
+
+
+def read_tensorboard_scalars(logdir: str) -> dict[str, list[tuple[int, float]]]:
+    """{tag: [(step, value), ...]} from the event files in `logdir`, as TensorBoard shows them:
+    files in name order, a purge marker (a resumed run's `SessionLog.START` at step s) dropping
+    earlier points at steps >= s. Needs only tensorboardX's protobufs (no TensorBoard)."""
+    from tensorboardX.proto import event_pb2
+
+    scalars: dict[str, list[tuple[int, float]]] = {}
+    for name in sorted(os.listdir(logdir)):
+        if ".tfevents." not in name:
+            continue
+        for payload in _tfrecords(os.path.join(logdir, name)):
+            event = event_pb2.Event.FromString(payload)
+            start = event_pb2.SessionLog.START
+            if event.HasField("session_log") and event.session_log.status == start:
+                scalars = {t: [p for p in ps if p[0] < event.step] for t, ps in scalars.items()}
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
+    return scalars
+
+
+class RunLog:
+    """The per-iteration sinks of one run directory: `metrics.jsonl` and TensorBoard event files
+    beside it (so `tensorboard --logdir runs/` shows every run and sweep seed)."""
+
+    def __init__(self, directory: str):
+        self.metrics = MetricsWriter(os.path.join(directory, "metrics.jsonl"))
+        self.tensorboard = TensorBoardWriter(directory)
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.metrics.write(record)
+        self.tensorboard.write(record)
+
+    def resume_from(self, records: list[dict[str, Any]]) -> None:
+        """On resume: the files hold exactly the restored records, and go on from there."""
+        self.metrics.rewrite(records)
+        self.tensorboard.resume_from(records)
+
+    def close(self) -> None:
+        self.tensorboard.close()
 
 
 def progress_bar(
@@ -123,10 +237,10 @@ def plot_curve(
     os.replace(tmp, path)
 
 
-def format_episode_line(record: dict[str, Any]) -> str:
-    """One concise line per episode for the console."""
+def format_record_line(record: dict[str, Any], unit: str = "episode") -> str:
+    """One concise console line per iteration, counted in `unit` ("episode", "epoch")."""
     parts = []
-    keys = ("episode", "env_steps", "episode_return", "best_return", "model_loss", "wall_time_s")
+    keys = (unit, "env_steps", "episode_return", "best_return", "model_loss", "wall_time_s")
     for key in keys:
         if key in record:
             v = record[key]

@@ -43,6 +43,7 @@ def test_train_cli_writes_metrics_config_curve_and_checkpoints(tmp_path):
     assert config["config"]["num_episodes"] == 3 and config["env"] == "point_mass"
     assert (out / "curve.png").read_bytes()[:4] == b"\x89PNG"
     assert sorted(os.listdir(out / "checkpoints"))[-1] == "3"
+    assert any(".tfevents." in name for name in os.listdir(out))  # TensorBoard beside metrics
     # A second run into the same directory without --resume is refused, not overwritten.
     again = _run(*TRAIN, f"--output_dir={out}")
     assert again.returncode == 2 and "--resume" in again.stderr

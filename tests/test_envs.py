@@ -393,3 +393,35 @@ def test_dmc_adapter_is_brax_state_with_truncation():
     np.testing.assert_array_equal(traj.done[29:], 1.0)
     np.testing.assert_array_equal(traj.truncation[29:], 1.0)
     assert traj.alive[29:30].all() and not traj.alive[30:].any()
+
+
+# ----------------------------------------------------------------------------- action shapes
+
+# Own tasks plus one cheap env of each heavy family; the check runs at trace time, so
+# `jax.eval_shape` (nothing compiled or run) is enough to see it.
+SHAPE_ENVS = OWN + ["brax/inverted_pendulum", "dmc/CartpoleSwingup"]
+
+
+def _bad_actions(action_size: int) -> list:
+    """A batch of 4 (or 4 entries for a 1-D action), a [1, A] row, a scalar, a [A + 1]."""
+    return [jnp.zeros((4,) if action_size == 1 else (4, action_size)),
+            jnp.zeros((1, action_size)), 0.0, jnp.zeros((action_size + 1,))]
+
+
+@pytest.mark.parametrize("name", SHAPE_ENVS)
+def test_step_rejects_wrong_action_shapes(name):
+    env = _env(name)
+    state = jax.eval_shape(env.reset, jax.random.PRNGKey(0))
+    for action in _bad_actions(env.action_size):
+        shape = tuple(jnp.shape(action))
+        with pytest.raises(ValueError) as err:
+            jax.eval_shape(env.step, state, action)
+        msg = str(err.value)
+        assert "\n" not in msg and f"action.shape={shape}" in msg
+        assert f"allowed: ({env.action_size},)" in msg and "jax.vmap" in msg
+    if name in OWN:  # the right shape steps, one env or a vmapped batch
+        out = jax.eval_shape(env.step, state, jnp.zeros((env.action_size,)))
+        assert out.obs.shape == (env.observation_size,)
+        batch = jax.eval_shape(jax.vmap(env.reset), jax.random.split(jax.random.PRNGKey(0), 3))
+        out = jax.eval_shape(jax.vmap(env.step), batch, jnp.zeros((3, env.action_size)))
+        assert out.obs.shape == (3, env.observation_size)

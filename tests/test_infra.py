@@ -226,3 +226,121 @@ def test_metrics_writer_rewrite_and_torn_line(tmp_path):
     with open(png, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     json.dumps(read_jsonl(path))
+
+
+# ------------------------------------------------------ checkpoints: refusal, fallback, run meta
+
+
+def _corrupt_newest(directory, step):
+    """Deletes one data file of `step`'s state (what a disk fault or a bad copy leaves)."""
+    data = os.path.join(directory, str(step), "state", "d")
+    os.remove(os.path.join(data, sorted(os.listdir(data))[0]))
+
+
+def test_checkpoint_save_at_or_below_the_newest_step_raises(tmp_path):
+    ck = Checkpointer(str(tmp_path / "ck"))
+    ck.save(3, {"a": jnp.ones(2)}, {})
+    for step in (1, 3):  # orbax would silently skip these; the run would have no checkpoints
+        with pytest.raises(CheckpointError, match=f"cannot save checkpoint step {step}.*step 3"):
+            ck.save(step, {"a": jnp.ones(2)}, {})
+    ck.save(4, {"a": jnp.ones(2)}, {})
+    assert ck.all_steps() == [3, 4]
+
+
+def test_restore_falls_back_past_a_corrupt_newest_step(tmp_path):
+    directory = str(tmp_path / "ck")
+    ck = Checkpointer(directory)
+    for step in (1, 2):
+        ck.save(step, {"a": jnp.full(3, float(step))}, {"step": step})
+    _corrupt_newest(directory, 2)
+    notices = []
+    step, state, meta = Checkpointer(directory).restore_newest_valid(
+        {"a": jnp.zeros(3)}, on_notice=notices.append)
+    assert step == 1 and meta == {"step": 1}
+    np.testing.assert_array_equal(state["a"], [1.0, 1.0, 1.0])
+    assert len(notices) == 1 and "step 2" in notices[0] and "resuming from step 1" in notices[0]
+    # The unreadable step is kept aside, so the run can save step 2 again.
+    assert sorted(os.listdir(directory)) == ["1", "2.corrupt"]
+    _corrupt_newest(directory, 1)
+    with pytest.raises(CheckpointError, match="no checkpoint to resume.*unreadable"):
+        Checkpointer(directory).restore_newest_valid({"a": jnp.zeros(3)})
+
+
+def test_run_host_refuses_foreign_checkpoints_and_a_different_run(tmp_path):
+    from toy_program import toy_program
+
+    from mbjax.agents.program import run_host
+
+    ck = str(tmp_path / "ck")
+    meta = {"algo": "toy", "seed": 0, "config": {"planner_config": {"population": 64}}}
+    run_host(toy_program(3), 0, checkpoint_dir=ck, meta=meta)
+    with pytest.raises(CheckpointError, match="already holds checkpoints"):
+        run_host(toy_program(3), 1, checkpoint_dir=ck, meta=dict(meta, seed=1))
+    other = {**meta, "seed": 1, "config": {"planner_config": {"population": 100}}}
+    with pytest.raises(CheckpointError, match=r"config\.planner_config\.population: 64 -> 100; "
+                                              r"seed: 0 -> 1"):
+        run_host(toy_program(3), 1, checkpoint_dir=ck, resume=True, meta=other)
+    with pytest.raises(CheckpointError, match="no checkpoint to resume"):
+        run_host(toy_program(3), 0, checkpoint_dir=str(tmp_path / "none"), resume=True)
+    assert not (tmp_path / "none").exists()  # looking for a checkpoint creates nothing
+
+
+def test_run_host_resume_skips_a_corrupt_newest_checkpoint(tmp_path):
+    from toy_program import toy_program, without_wall_time
+
+    from mbjax.agents.program import run_host
+
+    full_state, full = run_host(toy_program(5), 0)
+    ck = str(tmp_path / "ck")
+    run_host(toy_program(3), 0, checkpoint_dir=ck)  # a run stopped after 3 of 5 iterations
+    _corrupt_newest(ck, 3)
+    notices, restored = [], []
+    state, records = run_host(toy_program(5), 0, checkpoint_dir=ck, resume=True,
+                              on_notice=notices.append,
+                              on_resume=lambda r: restored.append(len(r)))
+    assert restored == [2] and "resuming from step 2" in notices[0]
+    assert without_wall_time(records) == without_wall_time(full)
+    np.testing.assert_array_equal(state["x"], full_state["x"])
+
+
+# ------------------------------------------------------------------------ non-finite training
+
+
+def test_rollback_skips_nonfinite_iterations_in_every_runner():
+    from toy_program import toy_program, without_wall_time
+
+    from mbjax.agents.program import make_pure_train, run_host, run_sweep
+
+    program = toy_program(8, nan_below=0.4, on_nonfinite="rollback")
+    state, metrics = jax.jit(make_pure_train(program))(jax.random.PRNGKey(0))
+    bad = np.asarray(metrics["nonfinite"])
+    assert bad.any() and not bad.all()
+    # Every rolled-back iteration left the state as it was, apart from the key: the counter
+    # counts only the iterations that stayed, and nothing NaN remains.
+    assert int(state["i"]) == (~bad).sum() and np.isfinite(np.asarray(state["x"])).all()
+    host_state, records = run_host(program, 0)
+    assert [r["rolled_back"] for r in records] == bad.tolist()
+    np.testing.assert_array_equal(host_state["x"], state["x"])
+    finite = [r["episode_return"] for r in records if not r["rolled_back"]]
+    assert records[-1]["best_return"] == max(finite)
+    states, per_seed, _ = run_sweep(program, [0, 1])
+    assert repr(without_wall_time(per_seed[0])) == repr(without_wall_time(records))  # NaN-safe
+    assert int(states["i"][0]) == int(state["i"])
+    with pytest.raises(FloatingPointError, match="iteration 0"):
+        run_host(toy_program(8, nan_below=0.4), 0)  # "raise" (the default) keeps raising
+
+
+def test_program_on_nonfinite_is_validated_and_rollback_needs_a_key():
+    from mbjax.agents.program import Program, Segment, run_host
+
+    with pytest.raises(ValueError, match=r"Program.on_nonfinite='skip' is invalid; allowed: "
+                                         r"one of \['raise', 'rollback'\]"):
+        Program(lambda key: {}, (), lambda i, m: {}, on_nonfinite="skip")
+
+    def step(state):
+        return {"x": state["x"] + 1}, {"nonfinite": False, "episode_return": 0.0, "env_steps": 1}
+
+    keyless = Program(lambda key: {"x": jnp.float32(0)}, (Segment(step, 1),),
+                      lambda i, m: {"env_steps": 1, "episode_return": 0.0}, "rollback")
+    with pytest.raises(ValueError, match="needs a learner state with a `key` field"):
+        run_host(keyless, 0)

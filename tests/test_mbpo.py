@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from resume_check import assert_resume_matches
 
 from mbjax import acting, envs, replay
 from mbjax.agents import mbpo, sac
@@ -55,27 +56,11 @@ def test_make_policy_controls_the_env(point_mass_run):
     assert float(episode(jax.random.PRNGKey(5))) > -15
 
 
-class _Interrupt(Exception):
-    pass
-
-
 def test_interrupted_and_resumed_run_equals_uninterrupted(point_mass_run, tmp_path):
     config, _, _, full = point_mass_run
 
-    def stop_after_three(record):
-        if record["epoch"] == 2:
-            raise _Interrupt
-
-    ck = str(tmp_path / "ck")
-    with pytest.raises(_Interrupt):
-        mbpo.train("point_mass", config, seed=0, checkpoint_dir=ck, progress_fn=stop_after_three)
-    restored = []
-    _, _, resumed = mbpo.train(
-        "point_mass", config, seed=0, checkpoint_dir=ck, resume=True, on_resume=restored.extend
-    )
-    assert len(restored) == 3
-    strip = lambda rs: [{k: v for k, v in r.items() if k != "wall_time_s"} for r in rs]
-    assert strip(resumed) == strip(full)
+    assert_resume_matches(mbpo.train, full, str(tmp_path / "ck"), 3, env="point_mass",
+                          config=config, seed=0)
 
 
 def test_vmapped_seeds_equal_single_runs():

@@ -423,17 +423,102 @@ def test_weight_decay_and_bootstrap():
     assert not np.allclose(m_boot["train_mse"], m_plain["train_mse"])
 
 
-def test_nonfinite_data_is_reported_and_params_stay_finite():
-    cfg = EnsembleConfig(ensemble_size=2, hidden_sizes=(8,), batch_size=32, max_epochs=2)
-    model = make_ensemble(cfg, 2, 1)
-    data = make_pendulum_data(100, 3)
-    data = data.replace(next_obs=data.next_obs.at[5, 0].set(jnp.nan))
+def _trees_equal(a, b) -> bool:
+    return all(np.array_equal(np.asarray(x), np.asarray(y), equal_nan=True)
+               for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b),
+                               strict=True))
+
+
+def _poison(data: Transition, nan_row: int, inf_row: int) -> Transition:
+    """A NaN in next_obs of `nan_row`, an Inf reward in `inf_row` (the model has a reward head)."""
+    return data.replace(next_obs=data.next_obs.at[nan_row, 0].set(jnp.nan),
+                        reward=data.reward.at[inf_row].set(jnp.inf))
+
+
+NONFINITE_CFG = dict(ensemble_size=2, hidden_sizes=(16,), batch_size=32, max_epochs=5,
+                     predict_reward=True)
+
+
+def test_nonfinite_rows_are_masked_as_if_absent():
+    # One NaN row and one Inf row at the end of the data: the fit equals, bit for bit, the fit
+    # of the same data with `size` excluding them (same key, same capacity).
+    model = make_ensemble(EnsembleConfig(**NONFINITE_CFG), 2, 1)
+    data = make_pendulum_data(200, 3)
     st0 = model.init(jax.random.PRNGKey(0))
-    st, m = jax.jit(model.fit)(st0, data, jax.random.PRNGKey(1))
-    assert bool(m["nonfinite"])
+    fit = jax.jit(model.fit)
+    st, m = fit(st0, _poison(data, 198, 199), jax.random.PRNGKey(1))
+    assert int(m["num_nonfinite_rows"]) == 2 and int(m["first_nonfinite_row"]) == 198
+    assert not bool(m["nonfinite"])
+    raise_if_nonfinite(m)  # nothing to raise: the bad rows were masked
+    assert int(m["num_train"]) + int(m["num_holdout"]) == 198
+    clean, m_clean = fit(st0, data, jax.random.PRNGKey(1), jnp.asarray(198))
+    assert _trees_equal(st, clean)
+    assert int(m_clean["num_nonfinite_rows"]) == 0 and int(m_clean["first_nonfinite_row"]) == -1
+
+
+def test_nonfinite_rows_in_the_middle_give_the_fit_without_them():
+    # Bad rows anywhere: a finite model whose predictions match a fit on the data without
+    # those rows (a different holdout split, so close rather than equal).
+    cfg = EnsembleConfig(**{**NONFINITE_CFG, "hidden_sizes": (64, 64), "max_epochs": 60})
+    model = make_ensemble(cfg, 2, 1)
+    data = make_pendulum_data(600, 4)
+    keep = np.setdiff1d(np.arange(600), [17, 301])
+    st0 = model.init(jax.random.PRNGKey(0))
+    fit = jax.jit(model.fit)
+    st, m = fit(st0, _poison(data, 17, 301), jax.random.PRNGKey(1))
+    ref, _ = fit(st0, jax.tree_util.tree_map(lambda x: x[keep], data), jax.random.PRNGKey(1))
+    assert int(m["num_nonfinite_rows"]) == 2 and int(m["first_nonfinite_row"]) == 17
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(st))
+    test = make_pendulum_data(300, 5)
+    a = model.predict(st, test.obs, test.action)
+    b = model.predict(ref, test.obs, test.action)
+    for got, ref_pred, true in ((a.next_obs_mean, b.next_obs_mean, test.next_obs),
+                                (a.reward_mean, b.reward_mean, test.reward)):
+        got, ref_pred = np.mean(got, 0), np.mean(ref_pred, 0)  # member means
+        err, ref_err = (float(np.sqrt(np.mean((p - np.asarray(true)) ** 2)))
+                        for p in (got, ref_pred))
+        gap = float(np.sqrt(np.mean((got - ref_pred) ** 2)))
+        # Both fit the truth about equally well, and they differ by a few % of its spread.
+        spread = float(np.std(np.asarray(true)))
+        assert err < 1.5 * ref_err and gap < 0.05 * spread, (err, ref_err, gap, spread)
+
+
+def test_all_rows_nonfinite_return_the_model_unchanged():
+    model = make_ensemble(EnsembleConfig(**NONFINITE_CFG), 2, 1)
+    data = make_pendulum_data(100, 3)
+    st0 = model.init(jax.random.PRNGKey(0))
+    st, m = jax.jit(model.fit)(st0, data.replace(obs=data.obs * jnp.nan), jax.random.PRNGKey(1))
+    assert bool(m["nonfinite"]) and int(m["num_nonfinite_rows"]) == 100
+    assert _trees_equal(st, st0)
+    with pytest.raises(FloatingPointError, match="100 row"):
+        raise_if_nonfinite(m)
+
+
+def test_diverging_fit_is_reported_and_keeps_finite_snapshots_and_optimizer():
+    # A learning rate that blows the loss up: `nonfinite`, yet params, normalizer and Adam
+    # state stay finite (each member kept its best finite snapshot; NaN moments are dropped).
+    cfg = EnsembleConfig(ensemble_size=2, hidden_sizes=(8,), batch_size=32, max_epochs=3,
+                         learning_rate=1e30, probabilistic=False)
+    model = make_ensemble(cfg, 2, 1)
+    st0 = model.init(jax.random.PRNGKey(0))
+    st, m = jax.jit(model.fit)(st0, make_pendulum_data(100, 3), jax.random.PRNGKey(1))
+    assert bool(m["nonfinite"]) and int(m["num_nonfinite_rows"]) == 0
     with pytest.raises(FloatingPointError, match="NaN"):
         raise_if_nonfinite(m)
-    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(st.params))
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(st))
+
+
+def test_masking_keeps_one_trace_and_a_vmap():
+    model = make_ensemble(EnsembleConfig(**NONFINITE_CFG), 2, 1)
+    data = make_pendulum_data(100, 3)
+    st0 = model.init(jax.random.PRNGKey(0))
+    chex.clear_trace_counter()
+    fit = jax.jit(chex.assert_max_traces(model.fit, n=1))
+    for bad in ((1, 2), (50, 60), (98, 99)):
+        _, m = fit(st0, _poison(data, *bad), jax.random.PRNGKey(1))
+        assert int(m["num_nonfinite_rows"]) == 2
+    _, m = fit(st0, data, jax.random.PRNGKey(1))
+    assert int(m["num_nonfinite_rows"]) == 0
 
 
 def test_learning_rate_is_a_leaf_a_grid_vmaps_with_one_trace():

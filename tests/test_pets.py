@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from resume_check import assert_resume_matches
 
 from mbjax import acting
 from mbjax.agents import pets
@@ -59,28 +60,12 @@ def test_vmapped_seeds_equal_single_runs():
     assert not np.allclose(batched.episode_return[0], batched.episode_return[1])
 
 
-class _Interrupt(Exception):
-    pass
-
-
 def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path):
     config = _point_mass_config(num_episodes=3)
     _, _, full = pets.train("point_mass", config, seed=3)
 
-    def stop_after_two(record):
-        if record["episode"] == 1:
-            raise _Interrupt
-
-    ck = str(tmp_path / "ck")
-    with pytest.raises(_Interrupt):
-        pets.train("point_mass", config, seed=3, checkpoint_dir=ck, progress_fn=stop_after_two)
-    restored = []
-    _, _, resumed = pets.train(
-        "point_mass", config, seed=3, checkpoint_dir=ck, resume=True, on_resume=restored.extend
-    )
-    assert len(restored) == 2
-    strip = lambda rs: [{k: v for k, v in r.items() if k != "wall_time_s"} for r in rs]
-    assert strip(resumed) == strip(full)
+    assert_resume_matches(pets.train, full, str(tmp_path / "ck"), 2, env="point_mass",
+                          config=config, seed=3)
 
 
 def test_config_validation_messages():
@@ -156,3 +141,62 @@ def test_learned_reward_and_termination_heads_are_trained_and_used():
     rmse = np.sqrt(np.mean((np.asarray(pred.reward_mean) - np.asarray(seed_data.reward)) ** 2))
     assert rmse < 0.25 * float(np.std(seed_data.reward)), rmse
     assert float(np.max(pred.termination_prob)) < 0.2  # point_mass never terminates
+
+
+# ---------------------------------------------------------------------------- NaN in training
+
+
+class _NaNRewardEpisodes:
+    """An env whose episodes are "poisoned" with probability 1/2 (drawn from the reset key):
+    every reward of a poisoned episode is NaN, as a faulty simulator would give."""
+
+    def __init__(self, env):
+        self.env = env
+
+    def __getattr__(self, name):
+        return getattr(self.env, name)
+
+    def reset(self, key):
+        state = self.env.reset(key)
+        poisoned = jax.random.bernoulli(jax.random.fold_in(key, 7))
+        return state.replace(info={**state.info, "poisoned": poisoned})
+
+    def step(self, state, action):
+        out = self.env.step(state, action)
+        poisoned = state.info["poisoned"]
+        reward = jnp.where(poisoned, jnp.nan, out.reward)
+        return out.replace(reward=reward, info={**out.info, "poisoned": poisoned})
+
+
+@pytest.fixture
+def nan_reward_env(monkeypatch):
+    import mbjax.envs
+
+    make = mbjax.envs.make
+    monkeypatch.setattr(mbjax.envs, "make", lambda *a, **kw: _NaNRewardEpisodes(make(*a, **kw)))
+
+
+def test_nan_from_the_env_is_rolled_back_or_raised(nan_reward_env):
+    config = _point_mass_config(num_episodes=4, on_nonfinite="rollback")
+    state, records = run_host(pets.make_program(config), seed=0)
+    rolled = [r["episode"] for r in records if r["rolled_back"]]
+    kept = [r for r in records if not r["rolled_back"]]
+    assert rolled and kept, records  # seed 0 meets poisoned and clean episodes
+    assert all(np.isfinite(r["episode_return"]) for r in kept)
+    # The final state holds only what the kept episodes added: finite data and model.
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(state))
+    assert int(state.episode) == len(kept) and int(state.buffer.size) == 50 * len(kept)
+    # The pure train (one compiled program) rolls back the same iterations.
+    pure_state, metrics = jax.jit(pets.make_train(config))(jax.random.PRNGKey(0))
+    assert list(np.flatnonzero(np.asarray(metrics.nonfinite))) == rolled
+    assert int(pure_state.episode) == len(kept)
+    with pytest.raises(FloatingPointError, match=f"iteration {rolled[0]}"):
+        run_host(pets.make_program(dataclasses.replace(config, on_nonfinite="raise")), seed=0)
+
+
+def test_on_nonfinite_is_validated():
+    with pytest.raises(ValueError, match=r"Config.on_nonfinite='skip' is invalid; allowed: "
+                                         r"one of \['raise', 'rollback'\]"):
+        _point_mass_config(on_nonfinite="skip")
+    program = pets.make_program(_point_mass_config(on_nonfinite="rollback"))
+    assert program.on_nonfinite == "rollback"

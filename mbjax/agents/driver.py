@@ -34,6 +34,7 @@ def train(
     resume: bool = False,
     on_resume: Callable[[list[Record]], None] | None = None,
     program: Program | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> tuple[Callable[..., PolicyFactory], Any, list[Record]]:
     """Runs `algorithm` (a record or its registry name) on registry env `env`.
 
@@ -45,6 +46,9 @@ def train(
     checkpoint there (calling on_resume(records) with the restored records first) and ends with
     exactly the records of an uninterrupted run. program: `algorithm.make_program(config)` when
     the caller built it already (e.g. to size a progress bar); it must match `config`.
+    meta: a JSON-able description of the run (the CLI's {"algo", "env", "seed", "config"}),
+    saved in every checkpoint; resuming with a different `meta` raises CheckpointError naming
+    the differing fields.
 
     Returns (make_policy, final_state, records): make_policy(final_state, **kw) ->
     (init_carry, policy) is `algorithm.make_policy` bound to the config.
@@ -59,7 +63,7 @@ def train(
         program = algorithm.make_program(config)
     state, records = run_host(
         program, seed, progress_fn=progress_fn, checkpoint_dir=checkpoint_dir, resume=resume,
-        on_resume=on_resume,
+        on_resume=on_resume, meta=meta,
     )
     return functools.partial(algorithm.make_policy, config), state, records
 

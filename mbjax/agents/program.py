@@ -9,14 +9,27 @@ episodes, then learning episodes). From one Program:
 - `run_host(program, ...)`: the same step functions one iteration at a time, with progress,
   checkpoints after every iteration and exact resume.
 - `run_sweep(program, seeds, ...)`: the steps vmapped over seeds, the seed axis sharded over all
-  local devices, one compiled call per iteration.
+  local devices, one compiled call per iteration, checkpoints after every iteration and exact
+  resume.
 
 All three execute the same functions, so a resumed run equals an uninterrupted one and a vmapped
 seed equals its single run.
+
+Non-finite training (`Program.on_nonfinite`): with "raise" (the default) the host runners raise
+FloatingPointError at the first iteration whose metrics report `nonfinite`. With "rollback" every
+runner wraps each step so that such an iteration is undone inside the compiled step (`jnp.where`
+over the state pytree, no host sync): the state returns to the one before the iteration except
+its PRNG `key` field, which is advanced so the next try differs, and the run continues with that
+iteration skipped. The host runners' records then carry `rolled_back` (true/false); with
+`make_pure_train` the `nonfinite` metric marks the rolled-back iterations. So a learner state used
+with "rollback" must have a `key` field (a dict key, NamedTuple or dataclass field).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 import time
 from typing import Any, Callable, NamedTuple
 
@@ -24,7 +37,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mbjax.checkpoint import Checkpointer
+from mbjax import validation
+from mbjax.checkpoint import Checkpointer, CheckpointError, Notice, check_run_meta
+
+ON_NONFINITE = ("raise", "rollback")
+Record = dict[str, Any]
 
 
 class Segment(NamedTuple):
@@ -32,16 +49,27 @@ class Segment(NamedTuple):
     count: int
 
 
-class Program(NamedTuple):
+class _ProgramFields(NamedTuple):
+    init: Callable[[jax.Array], Any]
+    segments: tuple[Segment, ...]
+    to_record: Callable[[int, Any], Record]
+    on_nonfinite: str = "raise"
+
+
+class Program(_ProgramFields):
     """init(key) -> state; segments run in order; to_record(iteration, metrics) -> dict (host).
 
     Metrics are a NamedTuple/dict of scalars and must include `env_steps`, `episode_return` and
-    `nonfinite` (bool: NaN/Inf met in training, reported as FloatingPointError by the runners).
+    `nonfinite` (bool: NaN/Inf met in training). on_nonfinite: "raise" (FloatingPointError from
+    the host runners) or "rollback" (undo the iteration and continue; see the module docstring).
     """
 
-    init: Callable[[jax.Array], Any]
-    segments: tuple[Segment, ...]
-    to_record: Callable[[int, Any], dict[str, Any]]
+    __slots__ = ()
+
+    def __new__(cls, init: Callable[[jax.Array], Any], segments: tuple[Segment, ...],
+                to_record: Callable[[int, Any], Record], on_nonfinite: str = "raise"):
+        validation.check_choice("Program.on_nonfinite", on_nonfinite, ON_NONFINITE)
+        return super().__new__(cls, init, tuple(segments), to_record, on_nonfinite)
 
     @property
     def num_iterations(self) -> int:
@@ -55,6 +83,53 @@ class Program(NamedTuple):
         raise IndexError(iteration)
 
 
+# ------------------------------------------------------------------------ non-finite iterations
+
+
+def _nonfinite(metrics: Any) -> Any:
+    return metrics["nonfinite"] if isinstance(metrics, dict) else metrics.nonfinite
+
+
+def _key_of(state: Any) -> jax.Array:
+    key = state.get("key") if isinstance(state, dict) else getattr(state, "key", None)
+    if key is None:
+        raise ValueError(
+            f"Program.on_nonfinite='rollback' needs a learner state with a `key` field (the PRNG "
+            f"key advanced on a rollback); {type(state).__name__} has none"
+        )
+    return key
+
+
+def _with_key(state: Any, key: jax.Array) -> Any:
+    if isinstance(state, dict):
+        return {**state, "key": key}
+    if hasattr(state, "_replace"):  # NamedTuple
+        return state._replace(key=key)
+    return dataclasses.replace(state, key=key)  # dataclasses and flax.struct dataclasses
+
+
+def guard_step(step: Callable[[Any], tuple[Any, Any]],
+               on_nonfinite: str) -> Callable[[Any], tuple[Any, Any]]:
+    """`step` as the runners execute it: unchanged for "raise"; for "rollback", an iteration
+    whose metrics report `nonfinite` returns the state it started from with only its `key`
+    advanced (selected with jnp.where inside the compiled step, so vmapped seeds roll back
+    independently)."""
+    if on_nonfinite == "raise":
+        return step
+
+    def step_or_rollback(state: Any) -> tuple[Any, Any]:
+        new_state, metrics = step(state)
+        bad = jnp.any(jnp.asarray(_nonfinite(metrics)))
+        # fold_in: a key that differs from the step's own (and the old) key, so the retry does.
+        retry = _with_key(state, jax.random.fold_in(_key_of(new_state), 1))
+        new_state = jax.tree_util.tree_map(
+            lambda old, new: jnp.where(bad, old, new), retry, new_state
+        )
+        return new_state, metrics
+
+    return step_or_rollback
+
+
 def make_pure_train(program: Program) -> Callable[[jax.Array], tuple[Any, Any]]:
     """`train(key) -> (final_state, metrics)`, metrics leaves stacked to [num_iterations]."""
 
@@ -64,8 +139,9 @@ def make_pure_train(program: Program) -> Callable[[jax.Array], tuple[Any, Any]]:
         for segment in program.segments:  # a handful of static segments, each a lax.scan
             if segment.count == 0:
                 continue
+            step = guard_step(segment.step, program.on_nonfinite)
             state, metrics = jax.lax.scan(
-                lambda s, _, step=segment.step: step(s), state, None, length=segment.count
+                lambda s, _, step=step: step(s), state, None, length=segment.count
             )
             parts.append(metrics)
         metrics = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *parts)
@@ -75,59 +151,152 @@ def make_pure_train(program: Program) -> Callable[[jax.Array], tuple[Any, Any]]:
 
 
 def _check_finite(iteration: int, metrics: Any, seed: Any = None) -> None:
-    bad = np.asarray(metrics["nonfinite"] if isinstance(metrics, dict) else metrics.nonfinite)
-    if bad.any():
+    if np.asarray(_nonfinite(metrics)).any():
         where = f" (seed {seed})" if seed is not None else ""
         raise FloatingPointError(
             f"training produced NaN/Inf in iteration {iteration}{where}: lower the learning "
-            "rates or check the environment's observations and rewards"
+            "rates or check the environment's observations and rewards (or set "
+            "on_nonfinite='rollback' to skip such iterations)"
         )
 
 
-def _finish_record(program: Program, i: int, metrics: Any, wall: float, best: float) -> dict:
+def _best_return(records: list[Record]) -> float:
+    """The best return of the iterations that counted (rolled-back ones did not)."""
+    return max((r["episode_return"] for r in records if not r.get("rolled_back")),
+               default=-np.inf)
+
+
+def _finish_record(program: Program, i: int, metrics: Any, wall: float, best: float,
+                   seed: Any = None) -> Record:
+    """The host record of iteration i (raising on NaN/Inf when the program says "raise")."""
     record = program.to_record(i, metrics)
-    record["best_return"] = max(best, record["episode_return"])
+    rolled_back = bool(np.asarray(_nonfinite(metrics)).any())
+    if program.on_nonfinite == "raise":
+        _check_finite(i, metrics, seed)
+    else:
+        record["rolled_back"] = rolled_back
+    record["best_return"] = best if rolled_back else max(best, record["episode_return"])
     record["wall_time_s"] = wall
     return record
+
+
+# ------------------------------------------------------------------------------- checkpoints
+
+
+def _open_checkpoints(
+    checkpoint_dir: str | None, resume: bool, like: Any, run: dict[str, Any] | None,
+    check_records: Callable[[int, Any], None], on_notice: Notice | None,
+) -> tuple[Checkpointer | None, Any, dict[str, Any] | None]:
+    """(checkpointer, restored state, restored meta) for a run starting or resuming.
+
+    A fresh run refuses a directory that already holds checkpoints (its saves would be refused
+    and a later resume would restore the other run); a resume needs a readable checkpoint whose
+    run description matches `run` and whose records fit (`check_records(step, records)`).
+    """
+    if checkpoint_dir is None:
+        if resume:
+            raise CheckpointError("no checkpoint to resume: resume=True needs a checkpoint_dir")
+        return None, None, None
+    if resume and not os.path.isdir(checkpoint_dir):  # do not create it just to find it empty
+        raise CheckpointError(f"no checkpoint to resume in {checkpoint_dir!r} (no such directory)")
+    checkpointer = Checkpointer(checkpoint_dir)
+    latest = checkpointer.latest_step()
+    if not resume:
+        if latest is not None:
+            checkpointer.close()
+            raise CheckpointError(
+                f"{checkpointer.directory!r} already holds checkpoints (up to step {latest}) of "
+                "another run; resume that run or choose another directory"
+            )
+        return checkpointer, None, None
+
+    def check(step: int, meta: dict[str, Any]) -> None:
+        check_run_meta(meta.get("run"), run, step, checkpointer.directory)
+        check_records(step, meta.get("records"))
+
+    try:
+        _, state, meta = checkpointer.restore_newest_valid(like, check, on_notice)
+    except CheckpointError:
+        checkpointer.close()
+        raise
+    return checkpointer, state, meta
+
+
+def _records_checker(num_iterations: int, num_seeds: int | None, directory: str | None):
+    """Checks restored records: one per saved step (per seed in a sweep), within the program."""
+
+    def check(step: int, records: Any) -> None:
+        lists = [records] if num_seeds is None else records
+        ok = isinstance(lists, list) and (num_seeds is None or len(lists) == num_seeds)
+        ok = ok and all(isinstance(r, list) and len(r) == step for r in lists)
+        if not ok:
+            raise CheckpointError(f"checkpoint step {step} in {directory!r} holds records that "
+                                  "do not match its step; it was not written by this runner")
+        if step > num_iterations:
+            raise CheckpointError(
+                f"checkpoint step {step} in {directory!r} is past the program's "
+                f"{num_iterations} iterations; resume with the run's own settings"
+            )
+
+    return check
+
+
+def _jsonable(meta: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if meta is None else json.loads(json.dumps(meta))
 
 
 def run_host(
     program: Program,
     seed: int,
     *,
-    progress_fn: Callable[[dict[str, Any]], None] | None = None,
+    progress_fn: Callable[[Record], None] | None = None,
     checkpoint_dir: str | None = None,
     resume: bool = False,
-    on_resume: Callable[[list[dict[str, Any]]], None] | None = None,
-) -> tuple[Any, list[dict[str, Any]]]:
-    """Runs `program` iteration by iteration; see the module docstring. Returns (state, records)."""
-    compiled: dict[int, Callable] = {}
+    on_resume: Callable[[list[Record]], None] | None = None,
+    meta: dict[str, Any] | None = None,
+    on_notice: Notice | None = None,
+) -> tuple[Any, list[Record]]:
+    """Runs `program` iteration by iteration; see the module docstring. Returns (state, records).
+
+    With `checkpoint_dir`, the state, the records and `meta` (a JSON-able run description, e.g.
+    {"algo", "env", "seed", "config"}) are saved after every iteration. A fresh run refuses a
+    directory holding checkpoints; `resume=True` continues from the newest readable checkpoint
+    (an unreadable newer one is skipped with a notice to `on_notice`, default a logging
+    warning), refuses one whose saved meta differs from `meta` (naming the fields) and raises
+    CheckpointError "no checkpoint to resume" when there is none. on_resume(records) is called
+    with the restored records first.
+    """
     state = program.init(jax.random.PRNGKey(seed))
-    records: list[dict[str, Any]] = []
-    checkpointer = Checkpointer(checkpoint_dir) if checkpoint_dir else None
-    if resume and checkpointer is not None and checkpointer.latest_step() is not None:
-        state, meta = checkpointer.restore(state)
-        records = list(meta["records"])
+    run = _jsonable(meta)
+    checkpointer, restored, saved = _open_checkpoints(
+        checkpoint_dir, resume, state, run,
+        _records_checker(program.num_iterations, None, checkpoint_dir), on_notice,
+    )
+    records: list[Record] = []
+    if restored is not None:
+        state, records = restored, list(saved["records"])
         if on_resume is not None:
             on_resume(records)
+    compiled: dict[int, Callable] = {}
     wall0 = time.perf_counter() - (records[-1]["wall_time_s"] if records else 0.0)
-    best = max((r["episode_return"] for r in records), default=-np.inf)
-    for i in range(len(records), program.num_iterations):
-        step = program.step_at(i)
-        if id(step) not in compiled:
-            compiled[id(step)] = jax.jit(step)
-        state, metrics = compiled[id(step)](state)
-        metrics = jax.device_get(metrics)
-        _check_finite(i, metrics)
-        record = _finish_record(program, i, metrics, time.perf_counter() - wall0, best)
-        best = record["best_return"]
-        records.append(record)
+    best = _best_return(records)
+    try:
+        for i in range(len(records), program.num_iterations):
+            step = program.step_at(i)
+            if id(step) not in compiled:
+                compiled[id(step)] = jax.jit(guard_step(step, program.on_nonfinite))
+            state, metrics = compiled[id(step)](state)
+            metrics = jax.device_get(metrics)
+            record = _finish_record(program, i, metrics, time.perf_counter() - wall0, best)
+            best = record["best_return"]
+            records.append(record)
+            if checkpointer is not None:
+                checkpointer.save(i + 1, state, {"records": records, "run": run})
+            if progress_fn is not None:
+                progress_fn(record)
+    finally:
         if checkpointer is not None:
-            checkpointer.save(i + 1, state, {"records": records})
-        if progress_fn is not None:
-            progress_fn(record)
-    if checkpointer is not None:
-        checkpointer.close()
+            checkpointer.close()
     return state, records
 
 
@@ -145,41 +314,89 @@ def seed_sharding(num_seeds: int):
     return NamedSharding(mesh, PartitionSpec("seeds"))
 
 
-def run_sweep(
-    program: Program,
-    seeds: list[int],
-    *,
-    progress_fn: Callable[[list[dict[str, Any]]], None] | None = None,
-) -> tuple[Any, list[list[dict[str, Any]]], dict[str, Any]]:
-    """Runs all `seeds` as one vmapped program per iteration, the seed axis sharded over devices.
+def _first(tree: Any, n: int) -> Any:
+    """The first n rows of every leaf (the real seeds of a padded sweep state), on the host."""
+    return jax.tree_util.tree_map(lambda x: np.asarray(x[:n]), jax.device_get(tree))
 
-    Seeds are padded up to a multiple of the device count (the padding runs are dropped).
-    Returns (states [S, ...], records per seed, info).
-    """
+
+def _repad(restored: Any, initial: Any, sharding: Any) -> Any:
+    """The restored real-seed rows followed by the padding rows of the initial state (padding
+    runs are dropped, so any valid state serves; this keeps checkpoints independent of the
+    device count)."""
+    n = jax.tree_util.tree_leaves(restored)[0].shape[0]
+    joined = jax.tree_util.tree_map(
+        lambda r, x: np.concatenate([np.asarray(r), np.asarray(x[n:])]), restored, initial
+    )
+    return jax.device_put(joined, sharding)
+
+
+def _sweep_start(program: Program, seeds: list[int], checkpoint_dir: str | None, resume: bool,
+                 meta: dict[str, Any] | None, on_notice: Notice | None):
+    """(checkpointer, padded sharded state, per-seed records, run description) of a sweep,
+    fresh or restored."""
     n_dev = jax.local_device_count()
     padded = list(seeds) + [max(seeds) + 1 + i for i in range(-len(seeds) % n_dev)]
     sharding = seed_sharding(len(padded))
     keys = jax.device_put(jnp.stack([jax.random.PRNGKey(s) for s in padded]), sharding)
     state = jax.jit(jax.vmap(program.init))(keys)
+    run = _jsonable({"seeds": list(seeds), **(meta or {})})
+    checkpointer, restored, saved = _open_checkpoints(
+        checkpoint_dir, resume, _first(state, len(seeds)), run,
+        _records_checker(program.num_iterations, len(seeds), checkpoint_dir), on_notice,
+    )
+    records: list[list[Record]] = [[] for _ in seeds]
+    if restored is not None:
+        state, records = _repad(restored, state, sharding), [list(r) for r in saved["records"]]
+    return checkpointer, state, records, run
+
+
+def run_sweep(
+    program: Program,
+    seeds: list[int],
+    *,
+    progress_fn: Callable[[list[Record]], None] | None = None,
+    checkpoint_dir: str | None = None,
+    resume: bool = False,
+    meta: dict[str, Any] | None = None,
+    on_resume: Callable[[list[list[Record]]], None] | None = None,
+    on_notice: Notice | None = None,
+) -> tuple[Any, list[list[Record]], dict[str, Any]]:
+    """Runs all `seeds` as one vmapped program per iteration, the seed axis sharded over devices.
+
+    Seeds are padded up to a multiple of the device count (the padding runs are dropped).
+    progress_fn(last record of each seed) is called after each iteration. With
+    `checkpoint_dir`, the real seeds' states, their records and the run description (`seeds`
+    plus `meta`) are saved after every iteration; `resume` continues exactly, as in `run_host`
+    (on_resume(records per seed) first). Returns (states [S, ...], records per seed, info).
+    """
+    checkpointer, state, records, run = _sweep_start(
+        program, seeds, checkpoint_dir, resume, meta, on_notice
+    )
+    if on_resume is not None and records[0]:
+        on_resume(records)
     compiled: dict[int, Callable] = {}
-    records: list[list[dict[str, Any]]] = [[] for _ in seeds]
-    best = [-np.inf] * len(seeds)
-    wall0 = time.perf_counter()
-    for i in range(program.num_iterations):
-        step = program.step_at(i)
-        if id(step) not in compiled:
-            compiled[id(step)] = jax.jit(jax.vmap(step))
-        state, metrics = compiled[id(step)](state)
-        metrics = jax.device_get(metrics)
-        wall = time.perf_counter() - wall0
-        for j, s in enumerate(seeds):
-            seed_metrics = jax.tree_util.tree_map(lambda x, j=j: x[j], metrics)
-            _check_finite(i, seed_metrics, s)
-            record = _finish_record(program, i, seed_metrics, wall, best[j])
-            best[j] = record["best_return"]
-            records[j].append(record)
-        if progress_fn is not None:
-            progress_fn([r[-1] for r in records])
-    info = {"num_devices": n_dev, "num_seeds_run": len(padded),
+    best = [_best_return(r) for r in records]
+    wall0 = time.perf_counter() - (records[0][-1]["wall_time_s"] if records[0] else 0.0)
+    try:
+        for i in range(len(records[0]), program.num_iterations):
+            step = program.step_at(i)
+            if id(step) not in compiled:
+                compiled[id(step)] = jax.jit(jax.vmap(guard_step(step, program.on_nonfinite)))
+            state, metrics = compiled[id(step)](state)
+            metrics, wall = jax.device_get(metrics), time.perf_counter() - wall0
+            for j, s in enumerate(seeds):
+                seed_metrics = jax.tree_util.tree_map(lambda x, j=j: x[j], metrics)
+                records[j].append(_finish_record(program, i, seed_metrics, wall, best[j], s))
+                best[j] = records[j][-1]["best_return"]
+            if checkpointer is not None:
+                checkpointer.save(i + 1, _first(state, len(seeds)),
+                                  {"records": records, "run": run})
+            if progress_fn is not None:
+                progress_fn([r[-1] for r in records])
+    finally:
+        if checkpointer is not None:
+            checkpointer.close()
+    n_dev = jax.local_device_count()
+    info = {"num_devices": n_dev, "num_seeds_run": len(seeds) + (-len(seeds) % n_dev),
             "devices": [str(d) for d in jax.local_devices()]}
     return state, records, info

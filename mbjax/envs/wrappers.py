@@ -1,6 +1,8 @@
 """Wrappers every `mbjax.envs.make` environment goes through.
 
 `EpisodeWrapper` gives all families the same step semantics:
+  * an action must have shape [action_size] (checked at trace time: a wrong shape raises a
+    one-line ValueError instead of being broadcast or cut; a batch goes through `jax.vmap`);
   * actions are clipped to [-1, 1] before the wrapped env sees them;
   * `action_repeat` steps the wrapped env that many times with the same action and sums the rewards,
     stopping early (no more reward, state frozen) once the env terminates inside the repeat;
@@ -26,6 +28,21 @@ from mbjax import validation
 from mbjax.envs.base import Wrapper
 
 
+def check_action_shape(action: Any, action_size: int) -> None:
+    """Raises a one-line ValueError unless `action` has shape (action_size,).
+
+    Checked on the (static) shape, so it costs nothing at run time. Without it a (4,) action of a
+    1-D env would be cut to its first entry and a (1, 1) one would broadcast the observation.
+    """
+    shape = tuple(jnp.shape(action))
+    if shape != (action_size,):
+        raise validation.invalid(
+            "env.step: action.shape", shape,
+            f"({action_size},), one action of this env's action_size={action_size} "
+            "(step a batch with jax.vmap(env.step))",
+        )
+
+
 class EpisodeWrapper(Wrapper):
     """Clip actions, repeat them, enforce a time limit, keep termination apart from truncation."""
 
@@ -46,6 +63,8 @@ class EpisodeWrapper(Wrapper):
         return state.replace(reward=reward, done=jnp.asarray(state.done, jnp.float32), info=info)
 
     def step(self, state: Any, action: jax.Array) -> Any:
+        """One agent step; action: [action_size] (a batch: `jax.vmap(env.step)`)."""
+        check_action_shape(action, self.action_size)
         action = jnp.clip(action, -1.0, 1.0)
         if self.action_repeat == 1:
             state = self.env.step(state, action)

@@ -12,10 +12,12 @@ from mbjax.models.ensemble import (
 )
 from mbjax.models.normalizer import Normalizer, denormalize, fit_normalizer, normalize
 from mbjax.models.state import ModelNormalizer, ModelState, ModelStep, Prediction, RawPrediction
-from mbjax.models.training import raise_if_nonfinite
+from mbjax.models.training import all_finite, finite_rows, raise_if_nonfinite
 
 __all__ = [
     "DynamicsModel",
+    "all_finite",
+    "finite_rows",
     "FitMetrics",
     "check_model",
     "check_model_matches",

@@ -17,7 +17,9 @@ problems go through these attributes only.
     model.fit(state, data, key) -> (state, metrics)
         data: a `mbjax.replay.ReplayBuffer` of `Transition`s (leaves [C, ...], traced size).
         metrics must hold the scalars `train_loss`, `holdout_loss` (what learners log) and
-        `nonfinite` (bool: NaN/Inf met while fitting); anything else is model-specific.
+        `nonfinite` (bool: NaN/Inf met while fitting that the fit could not mask); anything
+        else is model-specific. A fit should mask data rows holding NaN/Inf rather than let
+        them reach its state (the ensemble does, and counts them in `num_nonfinite_rows`).
     model.step(state, x [M', R, S], action [M', R, A], key | None, members [M'] | None)
         -> ModelStep over [M', R]: slice m of the member axis goes through member members[m]
         (members None: all M members in order, M' = M). key None: the mean prediction (no

@@ -318,7 +318,7 @@ def make_ensemble(
         step_members=bind(step_members, net),
         sample_next=bind(sample_next, net),
         fit=make_fit(config, optimizer, bind(features, net), bind(forward_normalized, net),
-                     obs_size, net.target_size),
+                     obs_size, action_size, net.target_size),
         step=bind(protocol_step, net),
         elites=lambda state: state.elites,
     )

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from mbjax import validation
 from mbjax.models.config import EnsembleConfig
 from mbjax.models.normalizer import fit_normalizer, normalize
 from mbjax.models.state import ModelNormalizer, ModelState
@@ -30,6 +31,9 @@ class FitData(NamedTuple):
     x [C, in], y [C, D], terminated [C]; perm [C]: valid slots first, in random order (holdout
     = the first n_hold); boot [E, C]: each member's (bootstrap) positions in the train list;
     hold_idx/train_idx [min(C, max_holdout)] with weights hold_w/train_w for evaluation.
+    A slot is valid when it is filled (< size) and its row is finite; num_nonfinite [] int32
+    counts the filled rows masked for NaN/Inf, first_nonfinite [] int32 is the first (-1: none).
+    Masked rows hold zeros in x, y and terminated (weights 0 must not meet NaN: NaN * 0 = NaN).
     """
 
     x: jax.Array
@@ -44,6 +48,8 @@ class FitData(NamedTuple):
     hold_w: jax.Array
     train_idx: jax.Array
     train_w: jax.Array
+    num_nonfinite: jax.Array
+    first_nonfinite: jax.Array
 
 
 class EpochCarry(NamedTuple):
@@ -89,13 +95,14 @@ class FitSetup(NamedTuple):
     """What the fit needs from the ensemble (static): its config and optimizer, the raw input
     features `features(obs, action) -> [..., in]`, the network on normalized inputs
     `forward(params, x, shared) -> (mean, logvar | None, logit | None)` over [E, ...], and the
-    sizes of observations and regressed targets (obs_size, + 1 with a reward head)."""
+    sizes of observations, actions and regressed targets (obs_size, + 1 with a reward head)."""
 
     config: EnsembleConfig
     optimizer: optax.GradientTransformation
     features: Callable[[jax.Array, jax.Array], jax.Array]
     forward: Callable[..., tuple]
     obs_size: int
+    action_size: int
     target_size: int
 
 
@@ -153,17 +160,24 @@ def make_fit(
     features: Callable[[jax.Array, jax.Array], jax.Array],
     forward_normalized: Callable[..., tuple],
     obs_size: int,
+    action_size: int,
     target_size: int,
 ) -> Callable[..., tuple[ModelState, dict[str, jax.Array]]]:
     """Returns `fit(state, data, key, size=None) -> (state, metrics)`.
 
     data: a ReplayBuffer whose data is a Transition with leaves [C, ...] (its traced `size` says
-    how many leading slots are valid), or a Transition [C, ...] with an optional traced `size`.
-    The input/target normalizers are refitted on the valid data; a random `holdout_ratio` of it
-    (at most `max_holdout`) is held out. Each epoch shuffles every member's training set (its
-    bootstrap resample if `bootstrap`) and runs ceil(n_train / batch_size) Adam steps on all
-    members at once. After every epoch each member keeps its best-on-holdout snapshot; training
-    stops after `max_epochs` or when no member improved for `patience` epochs. With no holdout
+    how many leading slots are filled), or a Transition [C, ...] with an optional traced `size`;
+    obs/next_obs [C, obs_size], action [C, action_size], reward/terminated [C] (other shapes: a
+    one-line ValueError at trace time). A filled row with a NaN/Inf in obs, action, next_obs,
+    the reward (with a reward head) or terminated (with a termination head) is masked out of
+    the normalizers, the split and training, as if it were not filled; the valid data are the
+    filled finite rows. With every filled row non-finite the state is returned unchanged and
+    `nonfinite` is set. The input/target normalizers are refitted on the valid data; a random
+    `holdout_ratio` of it (at most `max_holdout`) is held out. Each epoch shuffles every
+    member's training set (its bootstrap resample if `bootstrap`) and runs
+    ceil(n_train / batch_size) Adam steps on all members at once. After every epoch each member
+    keeps its best-on-holdout snapshot (a finite holdout score only); training stops after
+    `max_epochs` or when no member improved for `patience` epochs. With no holdout
     (ratio 0, or too little data) the metric is taken on the training data. Elites: the
     `num_elites` members with the lowest holdout metric.
 
@@ -174,11 +188,15 @@ def make_fit(
     target dims; on the returned snapshot), train_nll / holdout_nll (probabilistic, per dim,
     incl. 0.5 log 2 pi; the plain NLL whatever nll_beta), train_term_bce / holdout_term_bce
     (termination head), best_epoch, holdout_history [max_epochs, E] (NaN for epochs not run),
-    epochs, num_train, num_holdout (scalars), elites [K], nonfinite (scalar bool: a NaN/Inf
-    training loss was seen); train_loss / holdout_loss (scalars: mean MSE of the elites, the
+    epochs, num_train, num_holdout (scalars), num_nonfinite_rows (scalar int: filled rows masked
+    for NaN/Inf), first_nonfinite_row (scalar int, -1: none), elites [K], nonfinite (scalar
+    bool: a NaN/Inf training loss was seen, or no filled row was finite; a non-finite optimizer
+    state is then not kept); train_loss / holdout_loss (scalars: mean MSE of the elites, the
     dynamics-model protocol's summary).
     """
-    setup = FitSetup(config, optimizer, features, forward_normalized, obs_size, target_size)
+    setup = FitSetup(
+        config, optimizer, features, forward_normalized, obs_size, action_size, target_size
+    )
 
     def fit(
         state: ModelState, data: Any, key: jax.Array, size: Any = None
@@ -188,23 +206,72 @@ def make_fit(
     return fit
 
 
+def finite_rows(*arrays: jax.Array) -> jax.Array:
+    """[n] bool: row i is True when every entry of every `arrays[k][i]` is finite.
+
+    arrays: leaves [n, ...] (bool/int leaves are always finite)."""
+    ok = jnp.ones(arrays[0].shape[:1], bool)
+    for a in arrays:
+        if jnp.issubdtype(a.dtype, jnp.inexact):
+            ok = ok & jnp.all(jnp.isfinite(a.reshape(a.shape[0], -1)), axis=1)
+    return ok
+
+
+def check_data_shapes(trans: Transition, obs_size: int, action_size: int) -> None:
+    """Raises a one-line ValueError naming the field whose shape does not fit the model:
+    obs/next_obs [C, obs_size], action [C, action_size], reward/terminated [C] (trace time)."""
+    cap = trans.obs.shape[0] if trans.obs.ndim else None
+    expected = {
+        "obs": (cap, obs_size), "action": (cap, action_size), "next_obs": (cap, obs_size),
+        "reward": (cap,), "terminated": (cap,),
+    }
+    for field, shape in expected.items():
+        got = tuple(jnp.shape(getattr(trans, field)))
+        if got != shape:
+            raise validation.invalid(
+                f"fit: data.{field}.shape", got,
+                f"{shape} (C = {cap} rows; the model has obs_size={obs_size}, "
+                f"action_size={action_size})",
+            )
+
+
+def _fit_rows(setup: FitSetup, trans: Transition, n_filled: jax.Array):
+    """Raw inputs x [C, in], targets y [C, D], terminated [C] and the valid mask [C] (filled and
+    finite), with masked rows zeroed; plus the number of filled rows masked for NaN/Inf."""
+    cap = trans.obs.shape[0]
+    filled = jnp.arange(cap) < n_filled
+    # The fields the model learns from; a NaN reward only matters with a reward head.
+    used = [trans.obs, trans.action, trans.next_obs]
+    if setup.target_size > setup.obs_size:
+        used.append(trans.reward)
+    if setup.config.predict_termination:
+        used.append(trans.terminated)
+    finite = finite_rows(*used)
+    valid = filled & finite
+    zero = lambda a: jnp.where(finite.reshape((cap,) + (1,) * (a.ndim - 1)), a, 0)
+    obs, nxt = zero(trans.obs), zero(trans.next_obs)
+    x_raw = setup.features(obs, zero(trans.action))
+    y_raw = nxt - obs
+    if setup.target_size > setup.obs_size:
+        y_raw = jnp.concatenate([y_raw, zero(trans.reward).reshape(cap, 1)], axis=-1)
+    terminated = zero(trans.terminated.reshape(cap).astype(jnp.float32))
+    bad = filled & ~finite
+    first_bad = jnp.where(jnp.any(bad), jnp.argmax(bad), -1).astype(jnp.int32)
+    return x_raw, y_raw, terminated, valid, jnp.sum(bad, dtype=jnp.int32), first_bad
+
+
 def split_data(
     setup: FitSetup, data: Any, size: Any, k_split: jax.Array, k_boot: jax.Array
 ) -> FitData:
-    """Normalizers refitted on the valid data; a random holdout split (traced sizes)."""
-    config, obs_size = setup.config, setup.obs_size
+    """Normalizers refitted on the valid (filled, finite) rows; a random holdout split of them
+    (traced sizes, no retrace: rows are masked, never removed)."""
+    config = setup.config
     E = config.ensemble_size
-    trans, n_valid = _as_data(data, size)
+    trans, n_filled = _as_data(data, size)
+    check_data_shapes(trans, setup.obs_size, setup.action_size)
     cap = trans.obs.shape[0]
-    if trans.obs.shape[-1] != obs_size:
-        raise ValueError(
-            f"fit: obs has size {trans.obs.shape[-1]}, the model expects {obs_size}"
-        )
-    valid = jnp.arange(cap) < n_valid
-    x_raw = setup.features(trans.obs, trans.action)
-    y_raw = trans.next_obs - trans.obs
-    if setup.target_size > obs_size:
-        y_raw = jnp.concatenate([y_raw, trans.reward.reshape(cap, 1)], axis=-1)
+    x_raw, y_raw, terminated, valid, n_bad, first_bad = _fit_rows(setup, trans, n_filled)
+    n_valid = jnp.sum(valid, dtype=jnp.int32)
     normalizer = ModelNormalizer(
         inputs=fit_normalizer(x_raw, valid), targets=fit_normalizer(y_raw, valid)
     )
@@ -224,7 +291,7 @@ def split_data(
     return FitData(
         x=normalize(normalizer.inputs, x_raw),
         y=normalize(normalizer.targets, y_raw),
-        terminated=trans.terminated.reshape(cap).astype(jnp.float32),
+        terminated=terminated,
         normalizer=normalizer,
         perm=perm,
         boot=boot,
@@ -234,6 +301,8 @@ def split_data(
         hold_w=jnp.where(n_hold > 0, epos < n_hold, epos < n_valid).astype(jnp.float32),
         train_idx=perm[jnp.clip(n_hold + epos, 0, cap - 1)],
         train_w=(epos < n_train).astype(jnp.float32),
+        num_nonfinite=n_bad,
+        first_nonfinite=first_bad,
     )
 
 
@@ -318,9 +387,28 @@ def run_fit(
         functools.partial(epoch_cond, setup), functools.partial(epoch_body, setup, d), carry
     )
 
+    return finish_fit(setup, state, d, c)
+
+
+def all_finite(tree: Any) -> jax.Array:
+    """[] bool: every leaf of `tree` is finite."""
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.ones((), bool)
+
+
+def finish_fit(setup: FitSetup, state: ModelState, d: FitData,
+               c: EpochCarry) -> tuple[ModelState, dict[str, jax.Array]]:
+    """The fitted state (best snapshots, elites) and the fit's metrics (see `make_fit`).
+
+    With every filled row non-finite there is nothing to fit: the incoming state is returned
+    unchanged (not an identity normalizer over it) and `nonfinite` is set.
+    """
+    config = setup.config
     elites = jnp.argsort(c.best_score)[: config.elites_count].astype(jnp.int32)
     hold_m = evaluate(setup, c.best_params, d, d.hold_idx, d.hold_w)
     train_m = evaluate(setup, c.best_params, d, d.train_idx, d.train_w)
+    no_data = (d.num_nonfinite > 0) & (d.n_train + d.n_hold == 0)
+    opt_ok = all_finite(c.opt_state)
     metrics: dict[str, jax.Array] = {f"train_{k}": v for k, v in train_m.items()}
     metrics.update({f"holdout_{k}": v for k, v in hold_m.items()})
     metrics.update(
@@ -332,28 +420,40 @@ def run_fit(
         epochs=c.epoch,
         num_train=d.n_train,
         num_holdout=d.n_hold,
+        num_nonfinite_rows=d.num_nonfinite,
+        first_nonfinite_row=d.first_nonfinite,
         elites=elites,
-        nonfinite=c.nonfinite,
+        nonfinite=c.nonfinite | no_data,
     )
     new_state = state.replace(
         params=c.best_params,
         normalizer=d.normalizer,
-        opt_state=c.opt_state,
+        # A NaN/Inf step leaves NaN Adam moments, which would poison every later (warm) fit:
+        # keep the incoming optimizer state then (its learning rate leaf included).
+        opt_state=jax.tree_util.tree_map(
+            lambda new, old: jnp.where(opt_ok, new, old), c.opt_state, state.opt_state
+        ),
         elites=elites,
         holdout_score=c.best_score,
+    )
+    new_state = jax.tree_util.tree_map(
+        lambda new, old: jnp.where(no_data, old, new), new_state, state
     )
     return new_state, metrics
 
 
-
 def raise_if_nonfinite(metrics: dict[str, jax.Array]) -> None:
-    """Host-side guard after a fit: raises FloatingPointError if a NaN/Inf loss was seen.
+    """Host-side guard after a fit: raises FloatingPointError if the fit's `nonfinite` is set
+    (a NaN/Inf training loss, or every row of the data non-finite).
 
-    (Inside the compiled fit a non-finite epoch never replaces a member's best snapshot, so the
-    returned params stay finite; this makes the event loud instead of silent.)
+    Inside the compiled fit rows with NaN/Inf are masked (counted in `num_nonfinite_rows`), a
+    non-finite epoch never replaces a member's best snapshot and a non-finite optimizer state is
+    not kept, so the returned state stays finite; this makes the event loud instead of silent.
     """
     if bool(metrics["nonfinite"]):
+        rows = int(metrics.get("num_nonfinite_rows", 0))
         raise FloatingPointError(
-            "ensemble fit: a training loss was NaN/Inf (check the data for NaN/Inf values and "
-            "the learning rate); each member kept its best finite snapshot"
+            f"ensemble fit: a training loss was NaN/Inf or no row was finite ({rows} row(s) "
+            "with NaN/Inf were masked; check the data and the learning rate); each member "
+            "kept its best finite snapshot"
         )

@@ -219,7 +219,8 @@ def make_program(config: Config, mbpo: MBPO | None = None) -> Program:
         }
 
     return Program(
-        init=mbpo.init, segments=(Segment(mbpo.epoch, config.num_epochs),), to_record=to_record
+        init=mbpo.init, segments=(Segment(mbpo.epoch, config.num_epochs),), to_record=to_record,
+        on_nonfinite=config.on_nonfinite,
     )
 
 

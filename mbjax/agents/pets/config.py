@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from mbjax import configs, validation
+from mbjax.agents.program import ON_NONFINITE
 from mbjax.models import EnsembleConfig
 from mbjax.planners import PLANNERS, planner_config
 from mbjax.rollout import PropagationConfig
@@ -42,6 +43,9 @@ class Config:
     functions. Where the env's reward cannot be computed exactly from observations (see
     `mbjax.envs.describe()`), either learn it or set use_estimated_reward=True to plan with the
     task's observation-based estimate.
+    on_nonfinite: what the runners do with an episode that met NaN/Inf (a model fit's NaN loss,
+    an env's NaN/Inf in the buffer): "raise" stops with FloatingPointError, "rollback" restores
+    the state from before the episode (the PRNG key advanced) and records the event.
     """
 
     env: str = "cartpole_swingup"
@@ -58,6 +62,7 @@ class Config:
     learned_reward: bool = False
     learned_termination: bool = False
     use_estimated_reward: bool = False
+    on_nonfinite: str = "raise"
 
     def __post_init__(self) -> None:
         for name in ("action_repeat", "num_episodes", "num_seed_episodes", "replan_every"):
@@ -69,6 +74,7 @@ class Config:
             )
         validation.field_choice(self, "variant", sorted(VARIANTS))
         validation.field_choice(self, "planner", sorted(PLANNERS))
+        validation.field_choice(self, "on_nonfinite", ON_NONFINITE)
         for name in ("learned_reward", "learned_termination", "use_estimated_reward"):
             validation.field_bool(self, name)
         if not isinstance(self.model, EnsembleConfig):

@@ -26,7 +26,7 @@ from mbjax import acting, replay
 from mbjax import envs as mbjax_envs
 from mbjax.agents.pets.config import Config
 from mbjax.agents.program import Program, Segment, make_pure_train
-from mbjax.models import FitMetrics, learner_model
+from mbjax.models import FitMetrics, all_finite, learner_model
 from mbjax.planners import make_planner
 from mbjax.rollout import make_model_objective
 
@@ -97,7 +97,11 @@ class EpisodeLayout(NamedTuple):
 def finish_episode(layout: EpisodeLayout, state: PETSState, key: jax.Array,
                    episode: acting.Episode, steps: acting.EpisodeStep, fit: FitMetrics,
                    planned: jax.Array) -> tuple[PETSState, EpisodeMetrics]:
-    """Stores the episode's valid transitions (steps: leaves [num_plans, steps_per_plan])."""
+    """Stores the episode's valid transitions (steps: leaves [num_plans, steps_per_plan]).
+
+    `nonfinite` is the fit's (a NaN/Inf loss) or a NaN/Inf in the buffer (the env returned one:
+    the buffer was finite before, since a non-finite episode is rolled back or stops the run).
+    """
     flat = jax.tree_util.tree_map(
         lambda x: x.reshape((-1,) + x.shape[2:])[:layout.num_steps], steps
     )
@@ -110,7 +114,8 @@ def finish_episode(layout: EpisodeLayout, state: PETSState, key: jax.Array,
     metrics = EpisodeMetrics(
         env_steps=new_state.env_steps, episode_return=episode.episode_return,
         episode_length=episode.length, model_train_mse=fit.train_loss,
-        model_holdout_mse=fit.holdout_loss, nonfinite=fit.nonfinite, planned_return=planned,
+        model_holdout_mse=fit.holdout_loss, nonfinite=fit.nonfinite | ~all_finite(buffer.data),
+        planned_return=planned,
     )
     return new_state, metrics
 
@@ -242,6 +247,7 @@ def make_program(config: Config, pets: PETS | None = None) -> Program:
             Segment(functools.partial(pets.learning_episode, fit=rest_fits), n_learn - 1),
         ),
         to_record=to_record,
+        on_nonfinite=config.on_nonfinite,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from mbjax import validation
+from mbjax.agents.program import ON_NONFINITE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +65,9 @@ class Config:
     env: registry name (`mbjax.envs.names()`); episode_length: env steps per episode (None: the
     env's default); action_repeat: env steps per agent action.
     replay_capacity: real-data buffer size (None: every transition of the run).
+    on_nonfinite: what the runners do with an epoch that met NaN/Inf (SAC losses, evaluation
+    returns, an env's NaN in the buffer): "raise" stops with FloatingPointError, "rollback"
+    restores the state from before the epoch (the PRNG key advanced) and records the event.
     """
 
     env: str = "point_mass"
@@ -77,6 +81,7 @@ class Config:
     num_eval_episodes: int = 5
     replay_capacity: int | None = None
     sac: SACConfig = SACConfig()
+    on_nonfinite: str = "raise"
 
     def __post_init__(self) -> None:
         for name in ("action_repeat", "num_epochs", "steps_per_epoch", "num_envs",
@@ -90,6 +95,7 @@ class Config:
                 raise validation.field_error(self, name, f"a multiple of num_envs={self.num_envs}")
         if not isinstance(self.sac, SACConfig):
             raise validation.field_error(self, "sac", "a SACConfig")
+        validation.field_choice(self, "on_nonfinite", ON_NONFINITE)
 
     @property
     def total_env_steps(self) -> int:

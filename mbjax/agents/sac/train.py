@@ -36,6 +36,7 @@ from mbjax.agents.algorithm import PolicyFactory
 from mbjax.agents.program import Program, Segment, make_pure_train
 from mbjax.agents.sac.config import Config
 from mbjax.agents.sac.learner import SAC, ActorParams, SACState, make_sac
+from mbjax.models import all_finite
 from mbjax.types import Transition
 
 
@@ -113,19 +114,20 @@ def make_env(config: Any) -> Any:
     )
 
 
-def _all_finite(tree: Any) -> jax.Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
-
-
 def _epoch_metrics(state: TrainState, returns: jax.Array, sac_metrics: dict,
                    nonfinite: jax.Array | bool) -> EpochMetrics:
-    """returns: [num_eval_episodes]; sac_metrics: leaves of any shape (averaged)."""
+    """returns: [num_eval_episodes]; sac_metrics: leaves of any shape (averaged).
+
+    nonfinite: `nonfinite` (e.g. MBPO's model fits) or a NaN/Inf in the SAC losses, the
+    evaluation returns or the real replay buffer (an env that returned NaN/Inf: the buffer was
+    finite when the epoch began, since a non-finite epoch is rolled back or stops the run).
+    """
     sac_metrics = jax.tree_util.tree_map(jnp.mean, sac_metrics)
+    finite = all_finite(sac_metrics) & all_finite(returns) & all_finite(state.buffer.data)
     return EpochMetrics(
         env_steps=state.env_steps, episode_return=jnp.mean(returns),
         eval_return_std=jnp.std(returns), train_return=acting.mean_last_return(state.envs),
-        nonfinite=jnp.asarray(nonfinite) | ~_all_finite(sac_metrics) | ~_all_finite(returns),
-        sac=sac_metrics,
+        nonfinite=jnp.asarray(nonfinite) | ~finite, sac=sac_metrics,
     )
 
 
@@ -249,7 +251,8 @@ def make_program(config: Config, loop: SACLoop | None = None) -> Program:
     """SAC alone as a Program: `num_epochs` identical compiled epochs."""
     loop = loop or make_loop(config)
     return Program(
-        init=loop.init, segments=(Segment(loop.epoch, config.num_epochs),), to_record=epoch_record
+        init=loop.init, segments=(Segment(loop.epoch, config.num_epochs),),
+        to_record=epoch_record, on_nonfinite=config.on_nonfinite,
     )
 
 

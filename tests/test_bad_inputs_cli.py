@@ -1,0 +1,264 @@
+"""Bad inputs to the train and evaluate CLIs, as a new user types them (issue 11).
+
+Every case ends in exit code 2 and one line on stderr (`error: ...`) naming the value, with
+nothing a run wrote changed; the correct-result cases check what is written. One finished run
+(module fixture) serves every case that needs a run directory: a case copies it first.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BASE = ["--algo=pets", "--env=point_mass", "--preset=test", "--seed=1", "--quiet"]
+EPISODES = "--config.num_episodes=4"
+POP32 = "--config.planner_config.population=32"  # the test preset's CEM population is 64
+
+
+def _cli(module, *args, timeout=300):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _files(path):
+    """{relative path: bytes} of every file under `path` (to show nothing was changed)."""
+    out = {}
+    for root, _, names in os.walk(path):
+        for name in names:
+            full = os.path.join(root, name)
+            with open(full, "rb") as f:
+                out[os.path.relpath(full, path)] = f.read()
+    return out
+
+
+def _metrics(path):
+    with open(os.path.join(path, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A finished 4-episode PETS run (seed 1) on point_mass."""
+    out = str(tmp_path_factory.mktemp("finished") / "run")
+    proc = _cli("experiments.train", *BASE, EPISODES, f"--output_dir={out}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out
+
+
+def _copy(finished, tmp):
+    run = str(tmp / "run")
+    shutil.copytree(finished, run)
+    return run
+
+
+def _edit_config(run, **changes):
+    path = os.path.join(run, "config.json")
+    with open(path) as f:
+        info = json.load(f)
+    info.update(changes)
+    with open(path, "w") as f:
+        json.dump(info, f)
+
+
+# Each case: (id, setup(finished, tmp) -> (module, args, run dir to keep unchanged or None),
+# text the one-line message must contain).
+def _train(*args):
+    return lambda finished, tmp: ("experiments.train", [*BASE, f"--output_dir={tmp / 'new'}",
+                                                        *args], None)
+
+
+def _train_in(prepare, *args):
+    """Train with --output_dir = a copy of the finished run, changed by `prepare(run)`."""
+    def setup(finished, tmp):
+        run = _copy(finished, tmp)
+        prepare(run)
+        return "experiments.train", [*BASE, EPISODES, f"--output_dir={run}", *args], run
+    return setup
+
+
+def _evaluate(prepare, *args):
+    """Evaluate a copy of the finished run changed by `prepare(run)` (None: no --run_dir)."""
+    def setup(finished, tmp):
+        run = _copy(finished, tmp)
+        prepare(run)
+        return "experiments.evaluate", [f"--run_dir={run}", "--episodes=2", *args], run
+    return setup
+
+
+def _nothing(run):
+    pass
+
+
+def _remove(name):
+    def prepare(run):
+        path = os.path.join(run, name)
+        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    return prepare
+
+
+def _write(name, text):
+    def prepare(run):
+        with open(os.path.join(run, name), "w") as f:
+            f.write(text)
+    return prepare
+
+
+def _file_at(tmp_name):
+    def setup(finished, tmp):
+        (tmp / "afile").write_text("not a directory")
+        return "experiments.train", [*BASE, f"--output_dir={tmp / tmp_name}"], None
+    return setup
+
+
+def _evaluate_file(finished, tmp):
+    (tmp / "afile").write_text("not a run")
+    return "experiments.evaluate", [f"--run_dir={tmp / 'afile'}"], None
+
+
+def _only_checkpoints(finished, tmp):
+    # Case 1: another run's checkpoints/ without its metrics.jsonl or config.json.
+    run = str(tmp / "other")
+    shutil.copytree(os.path.join(finished, "checkpoints"), os.path.join(run, "checkpoints"))
+    return "experiments.train", [*BASE, EPISODES, "--seed=2", f"--output_dir={run}"], run
+
+
+CASES = [
+    # Seeds (case 8): uint32 only, no aliasing, no OverflowError.
+    ("seed_negative", _train("--seed=-1"), "--seed=-1 is invalid"),
+    ("seed_2_32", _train("--seed=4294967296"), "--seed=4294967296 is invalid; allowed: an int"),
+    ("seed_aliasing", _train("--seed=99999999999"), "--seed=99999999999 is invalid"),
+    ("seed_2_64", _train("--seed=18446744073709551616"), "--seed=18446744073709551616"),
+    ("seed_not_int", _train("--seed=abc"), "--seed=abc"),
+    ("unknown_flag", _train("--episodes=3"), "episodes"),
+    # Config values (case 10).
+    ("config_env", _train("--config.env=cartpole_swingup"), "--config.env='cartpole_swingup'"),
+    ("lr_inf", _train("--config.model.learning_rate=inf"), "learning_rate=inf is invalid"),
+    ("lr_nan", _train("--config.model.learning_rate=nan"), "learning_rate=nan is invalid"),
+    ("sac_lr_inf", _train("--algo=sac", "--config.sac.actor_lr=inf"), "actor_lr=inf is invalid"),
+    ("mbpo_lr_neg_inf", _train("--algo=mbpo", "--config.sac.critic_lr=-inf"),
+     "critic_lr=-inf is invalid"),
+    ("int_as_float", _train("--config.num_episodes=1e3"), "expected int"),
+    ("bad_env", _train("--env=nowhere"), "nowhere"),
+    ("particles_vs_members", _train("--config.propagation.num_particles=3"), "num_particles"),
+    # Output directories (cases 1 and 9).
+    ("output_is_file", _file_at("afile"), "it is a file"),
+    ("output_under_file", _file_at("afile/run"), "is a file"),
+    ("output_holds_checkpoints", _only_checkpoints, "a new or empty directory"),
+    ("output_holds_run", _train_in(_nothing), "pass --resume"),
+    # Resume (cases 2 and 3).
+    ("resume_changed_flag", _train_in(_nothing, "--resume", POP32),
+     "config.planner_config.population: 64 -> 32"),
+    ("resume_other_seed", _train_in(_nothing, "--resume", "--seed=2"), "seed: 1 -> 2"),
+    ("resume_no_config_changed_flag", _train_in(_remove("config.json"), "--resume", POP32),
+     "config.planner_config.population: 64 -> 32"),
+    ("resume_no_checkpoints", _train_in(_remove("checkpoints"), "--resume"),
+     "no checkpoint to resume"),
+    ("resume_corrupt_config", _train_in(_write("config.json", "{not json"), "--resume"),
+     "config.json' is unreadable"),
+    ("resume_sweep_dir", _train_in(lambda run: _edit_config(run, seeds=[0, 1]), "--resume"),
+     "holds a sweep, not a run"),
+    ("resume_nothing_there", _train("--resume"), "a directory holding a run"),
+    # Evaluate.
+    ("eval_no_run_dir", lambda f, t: ("experiments.evaluate", ["--episodes=2"], None),
+     "--run_dir is required"),
+    ("eval_missing_dir", lambda f, t: ("experiments.evaluate", [f"--run_dir={t / 'no'}"], None),
+     "does not exist"),
+    ("eval_file", _evaluate_file, "not a directory"),
+    ("eval_not_a_run", _evaluate(_remove("config.json")), "holds no config.json"),
+    ("eval_no_checkpoints", _evaluate(_remove("checkpoints")), "holds no checkpoints/"),
+    ("eval_corrupt_config", _evaluate(_write("config.json", "[1, 2")), "is unreadable"),
+    ("eval_unknown_algo", _evaluate(lambda run: _edit_config(run, algo="ppo")),
+     "unknown algorithm 'ppo'"),
+    ("eval_unknown_field", _evaluate(lambda run: _edit_config(
+        run, config={"num_episodez": 3})), "unknown config field 'num_episodez'"),
+    ("eval_sweep", _evaluate(lambda run: _edit_config(run, seeds=[0, 1])), "holds a sweep"),
+    ("eval_zero_episodes", _evaluate(_nothing, "--episodes=0"), "--episodes=0 is invalid"),
+    ("eval_bad_seed", _evaluate(_nothing, "--seed=4294967296"), "--seed=4294967296 is invalid"),
+    ("eval_config_override", _evaluate(_nothing, "--config.num_episodes=3"),
+     "no --config overrides"),
+    ("eval_out_is_dir", _evaluate(_nothing, "--out=/"), "--out='/' is invalid"),
+]
+
+
+@pytest.mark.parametrize("setup, message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_one_clear_line_and_changes_nothing(finished, tmp_path, setup, message):
+    module, args, keep = setup(finished, tmp_path)
+    before = _files(keep) if keep else None
+    proc = _cli(module, *args)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    if keep:
+        assert _files(keep) == before  # nothing a run wrote is lost or changed
+    assert not os.path.exists(tmp_path / "new" / "config.json")  # no half-made run left
+
+
+def test_evaluate_reports_and_writes_the_returns(finished, tmp_path):
+    run = _copy(finished, tmp_path)
+    proc = _cli("experiments.evaluate", f"--run_dir={run}", "--episodes=3", "--seed=5")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = proc.stdout.strip().splitlines()[-1]
+    assert "pets on point_mass after 4 episodes: 3 episodes, return mean=" in line
+    result = json.loads(open(os.path.join(run, "evaluation.json")).read())
+    assert len(result["returns"]) == 3 and result["seed"] == 5 and result["train_seed"] == 1
+    assert min(result["returns"]) == result["return_min"] <= result["return_mean"]
+    assert result["return_mean"] <= result["return_max"] == max(result["returns"])
+    assert result["iteration"] == 4 and result["env_steps"] == _metrics(run)[-1]["env_steps"]
+
+
+def test_run_dir_files_and_tensorboard(finished):
+    from mbjax.logging import read_tensorboard_scalars
+
+    assert {"config.json", "metrics.jsonl", "curve.png", "checkpoints"} <= set(os.listdir(finished))
+    records = _metrics(finished)
+    scalars = read_tensorboard_scalars(finished)
+    steps = [r["env_steps"] for r in records]
+    for key in ("episode_return", "best_return", "episode", "wall_time_s"):
+        assert [s for s, _ in scalars[key]] == steps
+    assert [v for _, v in scalars["episode_return"]] == pytest.approx(
+        [r["episode_return"] for r in records])
+
+
+def test_build_failure_leaves_no_files(tmp_path):
+    out = tmp_path / "new"
+    proc = _cli("experiments.train", *BASE, "--config.propagation.num_particles=3",
+                f"--output_dir={out}")
+    assert proc.returncode == 2 and not out.exists()
+
+
+def test_mbpo_console_lines_count_epochs(tmp_path):
+    proc = _cli("experiments.train", "--algo=mbpo", "--env=point_mass", "--preset=test",
+                "--config.num_epochs=2", f"--output_dir={tmp_path / 'm'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    console = proc.stdout + proc.stderr
+    assert "epoch=1  env_steps=" in console and "episode=" not in console
+
+
+def test_ctrl_c_says_how_to_resume_and_resume_finishes_the_same_run(finished, tmp_path):
+    out = tmp_path / "interrupted"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "experiments.train", *BASE, EPISODES, f"--output_dir={out}"],
+        cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and not (out / "metrics.jsonl").exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("interrupted: stopped after ") and "--resume" in last, last
+    resumed = _cli("experiments.train", *BASE, EPISODES, f"--output_dir={out}", "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "wall_time_s"} for r in rs]  # noqa
+    assert strip(_metrics(out)) == strip(_metrics(finished))
