@@ -29,12 +29,15 @@ DEFAULT_ENVS = (
 TOUR_ENVS = ("point_mass", "cartpole_swingup", "brax/inverted_pendulum", "dmc/CartpoleSwingup")
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("envs", DEFAULT_ENVS.split(","), "Environments (mbjax.envs.names()).")
-flags.DEFINE_list("batch_sizes", ["1", "64", "1024"], "Numbers of envs stepped in parallel.")
-flags.DEFINE_integer("steps", 100, "Env steps per compiled call (one lax.scan).")
-flags.DEFINE_integer("repeats", 3, "Timed calls per setting (median reported).")
-flags.DEFINE_string("out", "benchmarks/results/env_throughput.json", "Output JSON path.")
-flags.DEFINE_bool("tour", False, "Step one env of every family (batch 256) and print steps/s.")
+def define_flags() -> None:
+    """The script's flags, defined only when it runs as a script: importing it for its
+    functions (benchmarks.device_check) must not claim --out and friends."""
+    flags.DEFINE_list("envs", DEFAULT_ENVS.split(","), "Environments (mbjax.envs.names()).")
+    flags.DEFINE_list("batch_sizes", ["1", "64", "1024"], "Numbers of envs stepped in parallel.")
+    flags.DEFINE_integer("steps", 100, "Env steps per compiled call (one lax.scan).")
+    flags.DEFINE_integer("repeats", 3, "Timed calls per setting (median reported).")
+    flags.DEFINE_string("out", "benchmarks/results/env_throughput.json", "Output JSON path.")
+    flags.DEFINE_bool("tour", False, "Step one env of every family (batch 256) and print steps/s.")
 
 
 def make_runner(env: Any, batch_size: int, num_steps: int):
@@ -133,4 +136,5 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -73,15 +73,22 @@ from mbjax.planners import (
 from mbjax.rollout import PropagationConfig, make_model_objective
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("out", "benchmarks/results/planner_throughput.json", "JSON output path.")
-flags.DEFINE_bool("compare_mbrl_lib", False, "Also time mbrl-lib's CEM agent (needs .mbrl_venv).")
-flags.DEFINE_bool("quick", False, "A small grid (about a minute): tiny + TD-MPC2-like sizes.")
-flags.DEFINE_list("sizes", [], "Only these sizes (default: all of the run's grid).")
-flags.DEFINE_list("planners", [], "Only these planners (default: all of the run's grid).")
-flags.DEFINE_float("max_seconds", 360.0, "Time budget for the mbjax rows (skips what won't fit).")
-flags.DEFINE_float("mbrl_max_seconds", 200.0, "Time budget for the mbrl-lib runs.")
-flags.DEFINE_string("mbrl_python", ".mbrl_venv/bin/python", "Python of mbrl-lib's virtualenv.")
-flags.DEFINE_bool("png", True, "Also write a PNG chart next to the JSON.")
+def define_flags() -> None:
+    """The script's flags, defined only when it runs as a script: importing it for its
+    functions (benchmarks.device_check) must not claim --out and friends."""
+    flags.DEFINE_string("out", "benchmarks/results/planner_throughput.json", "JSON output path.")
+    flags.DEFINE_bool("compare_mbrl_lib", False,
+                      "Also time mbrl-lib's CEM agent (needs .mbrl_venv).")
+    flags.DEFINE_bool("quick", False, "A small grid (about a minute): tiny + TD-MPC2-like sizes.")
+    flags.DEFINE_list("sizes", [], "Only these sizes (default: all of the run's grid).")
+    flags.DEFINE_list("planners", [], "Only these planners (default: all of the run's grid).")
+    flags.DEFINE_float("max_seconds", 360.0,
+                       "Time budget for the mbjax rows (skips what won't fit).")
+    flags.DEFINE_float("mbrl_max_seconds", 200.0, "Time budget for the mbrl-lib runs.")
+    flags.DEFINE_string("mbrl_python", ".mbrl_venv/bin/python", "Python of mbrl-lib's virtualenv.")
+    flags.DEFINE_bool("png", True, "Also write a PNG chart next to the JSON.")
+
+
 # `--compare-mbrl-lib` (with a dash, as documented) is accepted too: see _normalise_argv.
 
 
@@ -687,4 +694,5 @@ def _normalise_argv(argv: list[str]) -> list[str]:
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main, argv=_normalise_argv(sys.argv))

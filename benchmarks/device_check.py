@@ -1,0 +1,287 @@
+"""Device check: one prepared run for a lent accelerator (works on CPU too).
+
+    python -m benchmarks.device_check --out=benchmarks/results/device_check_<gpu>.json \
+        [--quick] [--max_seconds=450]
+
+Records, with the device named (`benchmarks.common.device_info()`) and the float32 matmul peak
+measured in the same run:
+
+- planner: CEM plans/s and share of the matmul peak at the sizes of
+  `benchmarks/planner_throughput.py` (its `SIZES`, `run_row` and `estimate_s`), at batch 1 and
+  large vmapped batches (256 and 1024 on an accelerator, 16 on CPU);
+- pets: wall time of one PETS learning episode (refit + MPC) of a small preset on
+  `cartpole_swingup` for 1, 8 and 64 vmapped seeds (`jax.jit(jax.vmap(step))`, compile time apart
+  from run time, after block_until_ready), and each time relative to one seed's;
+- env: env steps/s at batch 1k and 64k (`benchmarks/env_throughput.measure`);
+- dreamer: a placeholder until a Dreamer update exists.
+
+Every section is guarded (an exception is recorded and the next section runs) and has its own
+time budget inside a global deadline (`--max_seconds`); an item whose estimated time does not fit
+in what is left is skipped with a note. The JSON is written atomically after every measurement,
+so a killed run keeps what it measured. `--quick` shrinks everything (about a minute on CPU).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+import traceback
+from typing import Any, Callable, Sequence
+
+import jax
+from absl import app, flags
+
+from benchmarks import env_throughput, planner_throughput
+from benchmarks.common import compile_and_time, device_info, matmul_peak_flops, write_json
+
+FLAGS = flags.FLAGS
+
+
+
+flags.DEFINE_string("out", "", "Output JSON (default benchmarks/results/device_check_<kind>.json).")
+flags.DEFINE_bool("quick", False, "Shrink every section (about a minute on CPU; for the test).")
+flags.DEFINE_float("max_seconds", 450.0, "Global deadline for the whole run, in seconds.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What the run measures; `settings_for` picks them from --quick and the device platform."""
+
+    peak_size: int
+    planner_sizes: tuple[str, ...]
+    planner_batches: tuple[int, ...]
+    pets_preset: str
+    pets_episode_length: int | None
+    pets_seeds: tuple[int, ...]
+    env_names: tuple[str, ...]
+    env_batches: tuple[int, ...]
+    env_steps: int
+    budgets_s: dict[str, float]
+
+
+def settings_for(quick: bool, platform: str) -> Settings:
+    """The full run's settings (large batches on an accelerator), or tiny ones for --quick.
+
+    PETS seed counts run in list order, 64 before 8: the 1-vs-64 ratio is the issue's figure.
+    """
+    if quick:
+        return Settings(
+            peak_size=512, planner_sizes=("tiny",), planner_batches=(1, 8), pets_preset="test",
+            pets_episode_length=20, pets_seeds=(1, 4), env_names=("cartpole_swingup",),
+            env_batches=(16, 256), env_steps=10,
+            budgets_s={"matmul_peak": 10.0, "planner": 20.0, "pets": 40.0, "env": 15.0},
+        )
+    accelerator = platform != "cpu"
+    return Settings(
+        peak_size=4096 if accelerator else 2048, planner_sizes=tuple(planner_throughput.SIZES),
+        planner_batches=(1, 256, 1024) if accelerator else (1, 16), pets_preset="cpu",
+        pets_episode_length=None, pets_seeds=(1, 64, 8),
+        env_names=tuple(env_throughput.TOUR_ENVS), env_batches=(1024, 65536), env_steps=100,
+        budgets_s={"matmul_peak": 20.0, "planner": 120.0, "pets": 230.0, "env": 80.0},
+    )
+
+
+class Report:
+    """The JSON payload, written atomically to `path` after every change."""
+
+    def __init__(self, path: str, payload: dict[str, Any]) -> None:
+        self.path = path
+        self.payload = payload
+        self.sections: dict[str, dict[str, Any]] = payload.setdefault("sections", {})
+
+    def section(self, name: str, **fields: Any) -> dict[str, Any]:
+        """A fresh section entry (rows, skipped, errors) saved under `name`."""
+        entry = {"status": "running", "rows": [], "skipped": [], "errors": [], **fields}
+        self.sections[name] = entry
+        self.save()
+        return entry
+
+    def save(self) -> None:
+        write_json(self.path, self.payload)
+
+
+def _error(exc: BaseException) -> str:
+    """The exception's type, message and the last lines of its traceback, on one line."""
+    tail = traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:]
+    return " | ".join(line.strip().replace("\n", " / ") for line in tail)
+
+
+def run_items(report: Report, entry: dict[str, Any], items: Sequence[Any], until: float,
+              measure: Callable[[Any], dict[str, Any]],
+              estimate: Callable[[Any, float], float], label: Callable[[dict], str]) -> None:
+    """Measures each item unless its estimate (given the previous item's wall time) does not fit
+    before `until`; one failing item is recorded in the entry's errors and the rest still run."""
+    prev_wall = 0.0
+    for item in items:
+        left = until - time.perf_counter()
+        est = estimate(item, prev_wall)
+        if left <= 0 or est > left:
+            entry["skipped"].append({"item": repr(item), "estimated_s": round(est, 1),
+                                     "left_s": round(left, 1),
+                                     "note": "skipped: estimated time exceeds what is left"})
+            print(f"  skip {item!r}: ~{est:.0f}s > {left:.0f}s left", flush=True)
+            continue
+        t0 = time.perf_counter()
+        try:
+            row = measure(item)
+        except Exception as exc:  # noqa: BLE001 - recorded, and the next item runs
+            entry["errors"].append({"item": repr(item), "error": _error(exc)})
+            print(f"  error {item!r}: {_error(exc)}", flush=True)
+        else:
+            row["wall_s"] = time.perf_counter() - t0
+            entry["rows"].append(row)
+            print("  " + label(row), flush=True)
+        prev_wall = time.perf_counter() - t0
+        report.save()
+
+
+# ------------------------------------------------------------------ sections
+
+
+def peak_section(report: Report, entry: dict, s: Settings, until: float) -> None:
+    """The float32 matmul peak of this device (the planner rows' reference)."""
+    del until
+    peak = matmul_peak_flops(s.peak_size)
+    report.payload["matmul_peak_flops"] = peak
+    entry["rows"].append({"size": s.peak_size, "flops_per_s": peak})
+    print(f"  matmul peak ({s.peak_size}^3 float32): {peak / 1e9:.1f} GFLOP/s", flush=True)
+
+
+def planner_section(report: Report, entry: dict, s: Settings, until: float) -> None:
+    """CEM at each benchmark size (its own propagation mode) and batch; batch 1 first."""
+    sizes, estimate_s, run_row = (planner_throughput.SIZES, planner_throughput.estimate_s,
+                                  planner_throughput.run_row)
+    peak = report.payload["matmul_peak_flops"]
+    if not peak:
+        raise RuntimeError("no matmul peak was measured (see the matmul_peak section)")
+    items = [(name, b) for b in s.planner_batches for name in s.planner_sizes]
+
+    def measure(item: tuple[str, int]) -> dict[str, Any]:
+        size = sizes[item[0]]  # quick=True: run_row's short timing loop, to fit the budget
+        return run_row(size, "cem", size.mode, item[1], peak, quick=True)
+
+    def estimate(item: tuple[str, int], prev_wall: float) -> float:
+        del prev_wall  # x2: batched rows on a GPU stay well below the 30% of peak assumed there
+        size = sizes[item[0]]
+        return (1.0 if item[1] == 1 else 2.0) * estimate_s(size, "cem", size.mode, item[1], peak)
+
+    run_items(report, entry, items, until, measure, estimate, lambda r: (
+        f"planner {r['size']:>22} cem/{r['mode']:<11} B={r['batch']:<5} "
+        f"{r['plans_per_s']:10.2f} plans/s {r['fraction_of_matmul_peak']:6.1%} of peak "
+        f"compile {r['compile_s']:.1f}s"))
+
+
+def pets_section(report: Report, entry: dict, s: Settings, until: float) -> None:
+    """One PETS learning episode (with its model fit) vmapped over 1, 8, 64 seeds.
+
+    The states come from `init` + one random seed episode for the largest seed count (one
+    compile), sliced to each count; the learning step is the one the runners execute.
+    """
+    from mbjax.agents import pets
+    from mbjax.agents.program import guard_step
+
+    config = pets.preset("cartpole_swingup", s.pets_preset)
+    if s.pets_episode_length is not None:
+        config = dataclasses.replace(config, episode_length=s.pets_episode_length)
+    bundle = pets.make_pets(config)
+    program = pets.make_program(config, bundle)
+    seed_step, learn_step = (guard_step(seg.step, program.on_nonfinite)
+                             for seg in program.segments[:2])
+    env_steps = bundle.num_steps * config.action_repeat
+    t0 = time.perf_counter()
+    keys = jax.random.split(jax.random.PRNGKey(0), max(s.pets_seeds))
+    states, _ = jax.jit(jax.vmap(lambda k: seed_step(program.init(k))))(keys)
+    jax.block_until_ready(states)
+    entry.update(preset=s.pets_preset, env="cartpole_swingup", env_steps_per_episode=env_steps,
+                 setup_s=time.perf_counter() - t0)
+    print(f"  pets setup (init + seed episode, {max(s.pets_seeds)} seeds): "
+          f"{entry['setup_s']:.1f}s", flush=True)
+    first: list[tuple[int, float]] = []  # (seeds, seconds) of the first row measured
+
+    def measure(n: int) -> dict[str, Any]:
+        sub = jax.tree_util.tree_map(lambda x: x[:n], states)
+        t = compile_and_time(jax.vmap(learn_step), sub, repeats=1, min_time_s=0.0)
+        sec = t["seconds_per_call"]
+        first.append((n, sec))
+        return {"seeds": n, "compile_s": t["compile_s"], "seconds_per_episode": sec,
+                "calls": t["calls"], "env_steps_per_s": n * env_steps / sec,
+                "time_relative_to_first": sec / first[0][1], "first_seeds": first[0][0]}
+
+    run_items(report, entry, s.pets_seeds, until, measure, lambda n, prev: prev,
+              lambda r: (f"pets {r['seeds']:>3} seeds: {r['seconds_per_episode']:8.2f}s per "
+                         f"episode ({r['time_relative_to_first']:.2f}x {r['first_seeds']} "
+                         "seed(s)), "
+                         f"{r['env_steps_per_s']:10,.0f} env steps/s, "
+                         f"compile {r['compile_s']:.1f}s"))
+
+
+def env_section(report: Report, entry: dict, s: Settings, until: float) -> None:
+    """Env steps/s of each env at each batch size (`env_throughput.measure`)."""
+    items = [(name, b) for name in s.env_names for b in s.env_batches]
+    entry.update(steps=s.env_steps)
+
+    def measure(item: tuple[str, int]) -> dict[str, Any]:
+        (row,) = env_throughput.measure(item[0], [item[1]], s.env_steps, repeats=3)
+        return row
+
+    run_items(report, entry, items, until, measure, lambda item, prev: prev,
+              lambda r: (f"env {r['env']:>26} B={r['batch_size']:<6} "
+                         f"{r['steps_per_s']:14,.0f} steps/s compile {r['compile_s']:.1f}s"))
+
+
+# ------------------------------------------------------------------ main
+
+
+def guarded(report: Report, name: str, budget_s: float, deadline: float,
+            body: Callable[[dict[str, Any], float], None]) -> None:
+    """Runs `body(entry, until)` as section `name` with its budget inside the global deadline;
+    an exception is recorded as the section's error and the run goes on."""
+    start = time.perf_counter()
+    until = min(start + budget_s, deadline)
+    entry = report.section(name, budget_s=budget_s)
+    print(f"[{name}] budget {until - start:.0f}s", flush=True)
+    try:
+        body(entry, until)
+        entry["status"] = "ok" if not entry["errors"] and not entry["skipped"] else "partial"
+    except Exception as exc:  # noqa: BLE001 - recorded, and the next section runs
+        entry["status"] = "error"
+        entry["error"] = _error(exc)
+        print(f"[{name}] error: {entry['error']}", flush=True)
+    entry["wall_s"] = time.perf_counter() - start
+    report.save()
+
+
+def default_out(info: dict[str, Any]) -> str:
+    """benchmarks/results/device_check_<device kind>.json, the kind made file-name safe."""
+    kind = re.sub(r"[^A-Za-z0-9._-]+", "_", str(info["device_kind"])).strip("_") or "unknown"
+    return f"benchmarks/results/device_check_{kind}.json"
+
+
+def main(argv: Sequence[str]) -> None:
+    del argv
+    t_start = time.perf_counter()
+    deadline = t_start + FLAGS.max_seconds
+    info = device_info()
+    s = settings_for(FLAGS.quick, info["platform"])
+    out = FLAGS.out or default_out(info)
+    print(f"device: {info['platform']} {info['device_kind']} x{info['num_devices']}; "
+          f"writing {out}", flush=True)
+    report = Report(out, {"benchmark": "device_check", "device": info, "quick": FLAGS.quick,
+                          "max_seconds": FLAGS.max_seconds, "complete": False,
+                          "settings": dataclasses.asdict(s), "matmul_peak_flops": None})
+    sections = (("matmul_peak", peak_section), ("planner", planner_section),
+                ("pets", pets_section), ("env", env_section))
+    for name, fn in sections:
+        guarded(report, name, s.budgets_s[name], deadline,
+                lambda entry, until, fn=fn: fn(report, entry, s, until))
+    report.sections["dreamer"] = {"status": "not implemented yet",
+                                  "note": "Dreamer update time, once a Dreamer learner exists"}
+    print("dreamer: not implemented yet", flush=True)
+    report.payload.update(complete=True, wall_s=time.perf_counter() - t_start)
+    report.save()
+    print(f"wrote {out} ({report.payload['wall_s']:.0f}s)", flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main)
