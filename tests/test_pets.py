@@ -200,3 +200,38 @@ def test_on_nonfinite_is_validated():
         _point_mass_config(on_nonfinite="skip")
     program = pets.make_program(_point_mass_config(on_nonfinite="rollback"))
     assert program.on_nonfinite == "rollback"
+
+
+# ---------------------------------------------------------------------------- B envs, early stop
+
+
+def test_num_envs_collects_every_env_into_one_buffer():
+    config = _point_mass_config(num_envs=3)
+    state, metrics = jax.jit(pets.make_train(config))(jax.random.PRNGKey(0))
+    per_env = np.asarray(metrics.episode_return_per_env)
+    assert per_env.shape == (3, 3) and np.isfinite(per_env).all()
+    assert len(np.unique(per_env[-1])) == 3  # own resets and warm starts: different returns
+    np.testing.assert_allclose(metrics.episode_return, per_env.mean(axis=1), rtol=1e-6)
+    assert int(state.buffer.size) == 3 * 3 * 50 == int(state.buffer.capacity)
+    assert list(np.asarray(metrics.env_steps)) == [150, 300, 450]
+    with pytest.raises(ValueError, match="num_envs"):
+        _point_mass_config(num_envs=0)
+
+
+def test_episodes_stop_at_termination_also_under_vmap():
+    # cartpole_balance episodes end when the pole falls; planning stops there (while_loop) and a
+    # vmapped sweep over seeds (and over envs) runs until all are done, equal to single runs.
+    config = dataclasses.replace(pets.preset("cartpole_balance", "test"), num_episodes=2,
+                                 num_envs=2)
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in (0, 1)])
+    states, batched = jax.jit(jax.vmap(pets.make_train(config)))(keys)
+    num_steps = pets.make_pets(config).num_steps
+    lengths = np.asarray(batched.episode_length)
+    assert (lengths < num_steps).all(), lengths  # every episode terminated early
+    np.testing.assert_array_equal(states.buffer.size, 2 * lengths.sum(axis=1))
+    for i in (0, 1):
+        state, single = jax.jit(pets.make_train(config))(keys[i])
+        np.testing.assert_allclose(single.episode_return_per_env, batched.episode_return_per_env[i],
+                                   rtol=1e-4)
+        np.testing.assert_array_equal(single.episode_length, lengths[i])
+        assert int(state.buffer.size) == int(states.buffer.size[i])

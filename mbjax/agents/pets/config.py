@@ -33,6 +33,10 @@ class Config:
     env: registry name (`mbjax.envs.names()`); episode_length: env steps per episode (None: the
     env's default); action_repeat: env steps per agent action.
     num_episodes: total episodes, the first `num_seed_episodes` with uniform random actions.
+    num_envs: environments stepped together in every episode (each with its own reset key and
+    planner warm start; the planner is vmapped over them); all their transitions go into the one
+    buffer, so the buffer holds num_envs x as much and `env_steps` counts every env's steps.
+    num_envs=1 (the default) reproduces single-env runs bit for bit.
     variant: loop variant (see VARIANTS). replan_every: actions executed per plan in v1.5
     (v0.5/v1.0 execute whole plans: replan every `horizon` steps).
     planner: name in `mbjax.planners.PLANNERS`; planner_config: its config (None: defaults).
@@ -53,6 +57,7 @@ class Config:
     action_repeat: int = 1
     num_episodes: int = 10
     num_seed_episodes: int = 1
+    num_envs: int = 1
     variant: str = "v1.5"
     replan_every: int = 1
     planner: str = configs.selector("planner_config", default_for=_planner_defaults, default="cem")
@@ -65,7 +70,8 @@ class Config:
     on_nonfinite: str = "raise"
 
     def __post_init__(self) -> None:
-        for name in ("action_repeat", "num_episodes", "num_seed_episodes", "replan_every"):
+        for name in ("action_repeat", "num_episodes", "num_seed_episodes", "num_envs",
+                     "replan_every"):
             validation.field_int(self, name)
         validation.field_optional_int(self, "episode_length")
         if self.num_seed_episodes >= self.num_episodes:

@@ -5,10 +5,13 @@ Loop (the lecture notes' model-based RL v0.5 / v1.0 / v1.5):
   refit the ensemble on all data (v1.0 / v1.5; v0.5 fits once), run one episode planning with the
   model, add its transitions to the buffer.
 
-An episode is one `lax.scan`: an outer scan over plans and an inner scan over the
-`steps_per_plan` actions executed from each plan (so replanning every N steps costs no
-`lax.cond`). Env steps are `mbjax.acting.episode_step`s: steps after the episode's end are
-masked (not stored, no reward).
+Every episode steps `num_envs` B envs together (leaves with a leading [B]; B=1 by default). A
+learning episode is a `lax.while_loop` over plans that stops once every env's episode has ended
+(under `vmap`, e.g. a seed sweep, it runs until every seed's envs are done), with an inner scan
+over the `steps_per_plan` actions executed from each plan (so replanning every N steps costs no
+`lax.cond`). Env steps are `mbjax.acting.episode_step`s: steps after an env's episode ended are
+masked (not stored, no reward). The buffer receives the episode env-major: env 0's valid
+transitions in time order, then env 1's, and so on.
 """
 
 from __future__ import annotations
@@ -47,7 +50,13 @@ class PETSState:
 
 
 class EpisodeMetrics(NamedTuple):
-    """Per-episode scalars (stacked over episodes by `make_train`)."""
+    """Per-episode values (stacked over episodes by `make_train`); [] unless noted.
+
+    episode_return / episode_length: means over the B envs; episode_return_per_env: [B].
+    env_steps: all envs' env steps so far. planned_return: the mean of the planner's best
+    predicted return over the plans made while the env was alive (all envs; NaN for seed
+    episodes, which do not plan).
+    """
 
     env_steps: jax.Array
     episode_return: jax.Array
@@ -56,6 +65,7 @@ class EpisodeMetrics(NamedTuple):
     model_holdout_mse: jax.Array
     nonfinite: jax.Array
     planned_return: jax.Array
+    episode_return_per_env: jax.Array
 
 
 class PETS(NamedTuple):
@@ -79,10 +89,14 @@ class PETS(NamedTuple):
 
 
 class PlanCarry(NamedTuple):
-    """The carry of a learning episode's scan over plans."""
+    """The carry of one env's loop over the plans of a learning episode."""
 
+    plan: jax.Array  # [] int32: index of the next plan
     episode: acting.Episode
     planner_state: Any
+    steps: acting.EpisodeStep  # leaves [num_plans, steps_per_plan]; steps not taken: invalid
+    planned: jax.Array  # [num_plans]: each plan's best predicted return
+    made: jax.Array  # [num_plans] bool: the plan was made while the episode was alive
 
 
 class EpisodeLayout(NamedTuple):
@@ -92,19 +106,49 @@ class EpisodeLayout(NamedTuple):
     steps_per_plan: int  # actions executed from each plan
     num_plans: int  # ceil(num_steps / steps_per_plan); the last plan may run past the end
     action_repeat: int  # env steps per agent step
+    num_envs: int  # envs stepped together (B)
+
+
+def env_keys(key: jax.Array, num_envs: int) -> jax.Array:
+    """Per-env keys [B, ...] from one key. A single env gets `key` itself, so num_envs=1 draws
+    exactly the numbers of a single-env run."""
+    return key[None] if num_envs == 1 else jax.random.split(key, num_envs)
+
+
+def over_envs(fn: Callable[..., Any], num_envs: int,
+              in_axes: tuple[int | None, ...] | int = 0) -> Callable[..., Any]:
+    """`jax.vmap(fn, in_axes)` over the B envs (mapped arguments and all outputs lead with [B]).
+
+    With one env it calls `fn` itself on the arguments without their [1] axis and adds it back
+    to the outputs: XLA compiles a size-1 vmap to slightly different floating point, and
+    num_envs=1 must reproduce single-env runs bit for bit.
+    """
+    if num_envs > 1:
+        return jax.vmap(fn, in_axes=in_axes)
+
+    def single(*args: Any) -> Any:
+        axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
+        args = tuple(a if ax is None else jax.tree_util.tree_map(lambda x: x[0], a)
+                     for a, ax in zip(args, axes, strict=True))
+        return jax.tree_util.tree_map(lambda x: x[None], fn(*args))
+
+    return single
 
 
 def finish_episode(layout: EpisodeLayout, state: PETSState, key: jax.Array,
                    episode: acting.Episode, steps: acting.EpisodeStep, fit: FitMetrics,
                    planned: jax.Array) -> tuple[PETSState, EpisodeMetrics]:
-    """Stores the episode's valid transitions (steps: leaves [num_plans, steps_per_plan]).
+    """Stores the B episodes' valid transitions, env after env, each in time order (episode:
+    leaves [B]; steps: leaves [B, num_plans, steps_per_plan]; planned: []).
 
     `nonfinite` is the fit's (a NaN/Inf loss) or a NaN/Inf in the buffer (the env returned one:
     the buffer was finite before, since a non-finite episode is rolled back or stops the run).
     """
-    flat = jax.tree_util.tree_map(
-        lambda x: x.reshape((-1,) + x.shape[2:])[:layout.num_steps], steps
-    )
+    def env_major(x: jax.Array) -> jax.Array:  # [B, P, S, ...] -> [B * num_steps, ...]
+        per_env = x.reshape((layout.num_envs, -1) + x.shape[3:])[:, :layout.num_steps]
+        return per_env.reshape((-1,) + x.shape[3:])  # the last plan's steps past the end: gone
+
+    flat = jax.tree_util.tree_map(env_major, steps)
     buffer = replay.add_masked(state.buffer, flat.transition, flat.valid)
     new_state = state.replace(
         buffer=buffer, key=key, episode=state.episode + 1,
@@ -112,25 +156,34 @@ def finish_episode(layout: EpisodeLayout, state: PETSState, key: jax.Array,
         + jnp.sum(flat.valid, dtype=jnp.int32) * layout.action_repeat,
     )
     metrics = EpisodeMetrics(
-        env_steps=new_state.env_steps, episode_return=episode.episode_return,
-        episode_length=episode.length, model_train_mse=fit.train_loss,
+        env_steps=new_state.env_steps, episode_return=jnp.mean(episode.episode_return),
+        episode_length=jnp.mean(episode.length), model_train_mse=fit.train_loss,
         model_holdout_mse=fit.holdout_loss, nonfinite=fit.nonfinite | ~all_finite(buffer.data),
-        planned_return=planned,
+        planned_return=planned, episode_return_per_env=episode.episode_return,
     )
     return new_state, metrics
 
 
-def seed_episode(env: Any, layout: EpisodeLayout,
-                 state: PETSState) -> tuple[PETSState, EpisodeMetrics]:
-    """One episode of uniform random actions into the buffer (no fit, no planning)."""
-    key, k_reset, k_act = jax.random.split(state.key, 3)
+def random_episode(env: Any, layout: EpisodeLayout, k_reset: jax.Array,
+                   k_act: jax.Array) -> tuple[acting.Episode, acting.EpisodeStep]:
+    """One env's episode of uniform random actions: (Episode, steps [num_plans, steps_per_plan])."""
     actions = acting.random_actions(
         k_act, (layout.num_plans, layout.steps_per_plan, env.action_size)
     )
     env_step = functools.partial(acting.episode_step, env)
-    episode, steps = jax.lax.scan(
+    return jax.lax.scan(
         lambda ep, chunk: jax.lax.scan(env_step, ep, chunk),
         acting.start_episode(env, k_reset), actions,
+    )
+
+
+def seed_episode(env: Any, layout: EpisodeLayout,
+                 state: PETSState) -> tuple[PETSState, EpisodeMetrics]:
+    """One episode of the B envs with uniform random actions into the buffer (no fit, no
+    planning)."""
+    key, k_reset, k_act = jax.random.split(state.key, 3)
+    episode, steps = over_envs(functools.partial(random_episode, env, layout), layout.num_envs)(
+        env_keys(k_reset, layout.num_envs), env_keys(k_act, layout.num_envs)
     )
     return finish_episode(layout, state, key, episode, steps, FitMetrics.none(),
                           jnp.full((), jnp.nan))
@@ -145,6 +198,78 @@ def mpc_plan(objective_for: Callable[..., Any], planner: Any, model_state: Any,
     k_obj, k_plan = jax.random.split(key)
     objective = objective_for(model_state, obs, k_obj)
     return planner.plan(planner_state, objective, obs, k_plan)
+
+
+def plan_episode(env: Any, planner: Any, plan: Callable[..., tuple[jax.Array, Any, dict]],
+                 layout: EpisodeLayout, model_state: Any, k_reset: jax.Array,
+                 k_plan_init: jax.Array, k_episode: jax.Array) -> PlanCarry:
+    """One env's MPC episode under `model_state`: the final `PlanCarry`.
+
+    A `lax.while_loop` over plans that stops once the episode has ended (or all plans are made),
+    so a terminated episode costs no further plans. Under `vmap` (the B envs, seed sweeps) it
+    runs until every env's episode is done, finished ones held by the loop's select. Shapes stay
+    static: steps and plan outputs are preallocated [num_plans, ...], written at the plan index.
+    """
+    steps_per_plan = layout.steps_per_plan
+    act = functools.partial(jax.lax.scan, functools.partial(acting.episode_step, env))
+    plan_keys = jax.random.split(k_episode, layout.num_plans)
+
+    def body(c: PlanCarry) -> PlanCarry:
+        actions, planner_state, info = plan(
+            model_state, c.planner_state, c.episode.state.obs, plan_keys[c.plan]
+        )
+        episode, steps = act(c.episode, actions[:steps_per_plan])
+
+        def put(every: jax.Array, new: jax.Array) -> jax.Array:
+            return jax.lax.dynamic_update_index_in_dim(every, new, c.plan, 0)
+
+        return PlanCarry(
+            c.plan + 1, episode, planner.shift(planner_state, steps_per_plan),
+            jax.tree_util.tree_map(put, c.steps, steps), put(c.planned, info["best_return"]),
+            put(c.made, c.episode.alive > 0),
+        )
+
+    def cond(c: PlanCarry) -> jax.Array:
+        return (c.plan < layout.num_plans) & (c.episode.alive > 0)
+
+    episode = acting.start_episode(env, k_reset)
+    # Zeros are invalid steps: plans never made leave nothing for `add_masked` to store.
+    no_actions = jnp.zeros((steps_per_plan, env.action_size))
+    steps = jax.tree_util.tree_map(
+        lambda x: jnp.zeros((layout.num_plans,) + x.shape, x.dtype),
+        jax.eval_shape(act, episode, no_actions)[1],
+    )
+    no_plans = jnp.zeros((layout.num_plans,))
+    carry = PlanCarry(jnp.zeros((), jnp.int32), episode, planner.init(env.action_size, k_plan_init),
+                      steps, no_plans, no_plans > 0)
+    return jax.lax.while_loop(cond, body, carry)
+
+
+def learning_episode(env: Any, model: Any, planner: Any,
+                     plan: Callable[..., tuple[jax.Array, Any, dict]], layout: EpisodeLayout,
+                     state: PETSState, fit: bool = True) -> tuple[PETSState, EpisodeMetrics]:
+    """Refit the model on the buffer (if `fit`, a static choice), then one MPC episode of the
+    B envs (each its own reset and planner warm start) into the buffer.
+
+    planned_return: the mean best predicted return over the plans made while an env was alive
+    (a plan after the episode's end is not made).
+    """
+    key, k_fit, k_reset, k_plan_init, k_episode = jax.random.split(state.key, 5)
+    model_state = state.model
+    fit_metrics = FitMetrics.none()
+    if fit:
+        model_state, fit_info = model.fit(model_state, state.buffer, k_fit)
+        fit_metrics = FitMetrics.of(fit_info)
+    one_env = functools.partial(plan_episode, env, planner, plan, layout)
+    done = over_envs(one_env, layout.num_envs, (None, 0, 0, 0))(
+        model_state, *(env_keys(k, layout.num_envs) for k in (k_reset, k_plan_init, k_episode))
+    )
+    # The mean over the plans made, as the mean over all plans rescaled: where every plan was
+    # made (no early end) this is bit for bit the plain mean (`mean(where=)` rounds differently).
+    made = jnp.sum(done.made, dtype=jnp.float32)
+    planned = jnp.mean(jnp.where(done.made, done.planned, 0.0)) * (done.made.size / made)
+    state = state.replace(model=model_state)
+    return finish_episode(layout, state, key, done.episode, done.steps, fit_metrics, planned)
 
 
 def make_pets(config: Config, model: Any = None) -> PETS:
@@ -168,8 +293,9 @@ def make_pets(config: Config, model: Any = None) -> PETS:
     objective_for = make_model_objective(model, config.propagation, reward_fn, termination_fn)
     steps_per_plan = min(config.steps_per_plan, num_steps)
     num_plans = math.ceil(num_steps / steps_per_plan)
-    layout = EpisodeLayout(num_steps, steps_per_plan, num_plans, config.action_repeat)
-    capacity = config.num_episodes * num_steps
+    layout = EpisodeLayout(num_steps, steps_per_plan, num_plans, config.action_repeat,
+                           config.num_envs)
+    capacity = config.num_episodes * num_steps * config.num_envs
 
     def init(key: jax.Array) -> PETSState:
         k_model, k_run = jax.random.split(key)
@@ -181,39 +307,13 @@ def make_pets(config: Config, model: Any = None) -> PETS:
             env_steps=jnp.zeros((), jnp.int32),
         )
 
-    env_step = functools.partial(acting.episode_step, env)
-
     plan = functools.partial(mpc_plan, objective_for, planner)
-
-    def learning_episode(state: PETSState, fit: bool = True) -> tuple[PETSState, EpisodeMetrics]:
-        key, k_fit, k_reset, k_plan_init, k_episode = jax.random.split(state.key, 5)
-        model_state = state.model
-        fit_metrics = FitMetrics.none()
-        if fit:
-            model_state, fit_info = model.fit(model_state, state.buffer, k_fit)
-            fit_metrics = FitMetrics.of(fit_info)
-
-        def plan_and_act(carry: PlanCarry, k: jax.Array):
-            actions, planner_state, info = plan(
-                model_state, carry.planner_state, carry.episode.state.obs, k
-            )
-            episode, steps = jax.lax.scan(env_step, carry.episode, actions[:steps_per_plan])
-            planner_state = planner.shift(planner_state, steps_per_plan)
-            return PlanCarry(episode, planner_state), (steps, info["best_return"])
-
-        carry = PlanCarry(acting.start_episode(env, k_reset),
-                          planner.init(action_size, k_plan_init))
-        carry, (steps, planned) = jax.lax.scan(
-            plan_and_act, carry, jax.random.split(k_episode, num_plans)
-        )
-        state = state.replace(model=model_state)
-        return finish_episode(layout, state, key, carry.episode, steps, fit_metrics,
-                              planned.mean())
 
     return PETS(
         config=config, env=env, model=model, planner=planner, num_steps=num_steps, init=init,
         seed_episode=functools.partial(seed_episode, env, layout),
-        learning_episode=learning_episode, plan=plan,
+        learning_episode=functools.partial(learning_episode, env, model, planner, plan, layout),
+        plan=plan,
     )
 
 
@@ -233,10 +333,12 @@ def make_program(config: Config, pets: PETS | None = None) -> Program:
             "episode": episode,
             "env_steps": int(m.env_steps),
             "episode_return": float(m.episode_return),
-            "episode_length": int(m.episode_length),
+            # A mean over envs need not be whole; one env's length stays an int.
+            "episode_length": (int if config.num_envs == 1 else float)(m.episode_length),
             "model_train_mse": num(m.model_train_mse),
             "model_holdout_mse": num(m.model_holdout_mse),
             "planned_return": num(m.planned_return),
+            "episode_return_per_env": [float(x) for x in np.asarray(m.episode_return_per_env)],
         }
 
     return Program(
