@@ -20,6 +20,7 @@ from typing import Any
 from absl import flags
 
 from experiments import cli
+from mbjax import validation
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("algo", "pets", cli.algo_help())
@@ -37,6 +38,8 @@ def run(overrides: dict[str, str]) -> None:
 
     algo, config = cli.resolve(FLAGS.algo, FLAGS.env, FLAGS.preset, overrides)
     seeds = runs.check_seed_range(FLAGS.seed_start, FLAGS.seeds)
+    if FLAGS.output_dir is not None and not FLAGS.output_dir.strip():
+        raise validation.invalid("--output_dir", FLAGS.output_dir, "a directory path")
     out = FLAGS.output_dir or os.path.join(
         "runs", f"sweep_{FLAGS.algo}_{FLAGS.env.replace('/', '-')}"
     )

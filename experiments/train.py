@@ -20,11 +20,13 @@ from typing import Any
 from absl import flags
 
 from experiments import cli
+from mbjax import validation
 
 FLAGS = flags.FLAGS
 cli.define_run_flags("Run directory, new or empty (default runs/<algo>_<env>_s<seed>).",
                      "Continue from the newest checkpoint in --output_dir.")
 flags.DEFINE_integer("seed", 0, "Random seed, an int in [0, 2**32 - 1].")
+flags.adopt_module_key_flags(cli)  # --help lists the shared run flags defined in cli.py
 
 
 def run(overrides: dict[str, str]) -> None:
@@ -32,6 +34,8 @@ def run(overrides: dict[str, str]) -> None:
 
     algo, config = cli.resolve(FLAGS.algo, FLAGS.env, FLAGS.preset, overrides)
     runs.check_seed(FLAGS.seed)
+    if FLAGS.output_dir is not None and not FLAGS.output_dir.strip():
+        raise validation.invalid("--output_dir", FLAGS.output_dir, "a directory path")
     out = FLAGS.output_dir or os.path.join(
         "runs", f"{FLAGS.algo}_{FLAGS.env.replace('/', '-')}_s{FLAGS.seed}"
     )

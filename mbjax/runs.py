@@ -18,6 +18,7 @@ module imports nothing heavy at import time (the CLIs call the guards before JAX
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from typing import Any, Callable, NamedTuple
@@ -84,8 +85,10 @@ def check_new_run_dir(path: str, flag: str = "--output_dir") -> None:
     if not os.access(_nearest_existing(path), os.W_OK):
         raise validation.invalid(flag, path, f"a writable location ({_nearest_existing(path)!r} "
                                              "is not writable)")
-    if os.path.isdir(path) and os.listdir(path):
-        shown = ", ".join(sorted(os.listdir(path))[:4])
+    # A `*.tmp` file is what an atomic write killed before its rename leaves: not a run.
+    held = [f for f in os.listdir(path) if not f.endswith(".tmp")] if os.path.isdir(path) else []
+    if held:
+        shown = ", ".join(sorted(held)[:4])
         raise validation.invalid(
             flag, path, f"a new or empty directory (it holds {shown}); pass --resume to "
             "continue the run there, or choose another directory"
@@ -236,6 +239,18 @@ def _restore_state(run_dir: str, algo: Any, config: Any, info: dict[str, Any],
         checkpointer.close()
 
 
+def _check_policy_kwargs(algo: Any, policy_kwargs: dict[str, Any]) -> None:
+    """The keywords must be ones this algorithm's make_policy takes (e.g. `deterministic` for
+    SAC/MBPO), named in a one-line error otherwise."""
+    params = inspect.signature(algo.make_policy).parameters
+    allowed = [n for n in list(params)[2:] if params[n].kind is params[n].KEYWORD_ONLY
+               or params[n].kind is params[n].POSITIONAL_OR_KEYWORD]
+    for name in policy_kwargs:
+        if name not in allowed:
+            raise validation.invalid(f"{algo.name} policy option", name,
+                                     f"one of {allowed}" if allowed else "none for this algorithm")
+
+
 def load_policy(
     run_dir: str, *, on_notice: Callable[[str], None] | None = None, **policy_kwargs: Any
 ) -> tuple[Policy, dict[str, Any]]:
@@ -251,12 +266,16 @@ def load_policy(
     """
     from mbjax import agents, configs
 
+    if not isinstance(run_dir, (str, os.PathLike)) or not str(run_dir).strip():
+        raise validation.invalid("run_dir", run_dir, "a run directory path")
+    run_dir = str(run_dir)
     info = read_run_info(run_dir)
     if run_kind(info) != "run":
         raise ValueError(f"{run_dir!r} holds a sweep; load_policy takes a single run's "
                          "directory (python -m experiments.train)")
     algo = agents.get(info["algo"])
     config = configs.from_dict(algo.config_class, {**info["config"], "env": info["env"]})
+    _check_policy_kwargs(algo, policy_kwargs)
     state, meta = _restore_state(run_dir, algo, config, info, on_notice)
     init_carry, act = algo.make_policy(config, state, **policy_kwargs)
     records = list(meta.get("records", []))

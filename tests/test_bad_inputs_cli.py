@@ -184,6 +184,9 @@ CASES = [
     ("eval_config_override", _evaluate(_nothing, "--config.num_episodes=3"),
      "no --config overrides"),
     ("eval_out_is_dir", _evaluate(_nothing, "--out=/"), "--out='/' is invalid"),
+    ("eval_stochastic_pets", _evaluate(_nothing, "--stochastic"),
+     "pets policy option='deterministic' is invalid"),
+    ("output_empty", _train("--output_dir="), "--output_dir='' is invalid"),
 ]
 
 

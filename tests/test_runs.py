@@ -222,3 +222,18 @@ def test_import_mbjax_stays_light():
             "assert callable(mbjax.load_policy); print('ok')")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_a_stale_tmp_file_does_not_block_a_new_run_and_load_policy_checks_its_path(tmp_path):
+    from mbjax import runs
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json.tmp").write_text("{half a write")  # an atomic write killed mid-way
+    runs.check_new_run_dir(str(run))
+    (run / "metrics.jsonl").write_text("")
+    with pytest.raises(ValueError, match="a new or empty directory"):
+        runs.check_new_run_dir(str(run))
+    for bad in (None, "", 3):
+        with pytest.raises(ValueError, match="run_dir=.* is invalid; allowed: a run directory"):
+            runs.load_policy(bad)
