@@ -132,6 +132,18 @@ def define_run_flags(output_help: str, resume_help: str) -> None:
     flags.DEFINE_bool("quiet", False, "No progress bar or per-iteration lines.")
 
 
+def output_dir(flag_value: str | None, default: str) -> str:
+    """The run directory: `--output_dir`, or `default` when the flag is not given; an empty or
+    blank `--output_dir=` is an error rather than a silent fallback to the default."""
+    if flag_value is None:
+        return default
+    if not flag_value.strip():
+        from mbjax import validation
+
+        raise validation.invalid("--output_dir", flag_value, "a directory path")
+    return flag_value
+
+
 def algo_help() -> str:
     """`--algo` help: the registered algorithm names (importing no learner)."""
     from mbjax import agents

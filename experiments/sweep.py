@@ -20,17 +20,13 @@ from typing import Any
 from absl import flags
 
 from experiments import cli
-from mbjax import validation
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("algo", "pets", cli.algo_help())
-flags.DEFINE_string("env", "cartpole_swingup", "Environment name (see mbjax.envs.names()).")
-flags.DEFINE_string("preset", "cpu", "Config preset: cpu, paper or test.")
+cli.define_run_flags("Sweep directory (default runs/sweep_<algo>_<env>).",
+                     "Continue the sweep from its newest checkpoint.")
 flags.DEFINE_integer("seeds", 4, "Number of seeds (seed_start, seed_start+1, ...).")
 flags.DEFINE_integer("seed_start", 0, "First seed.")
-flags.DEFINE_string("output_dir", None, "Sweep directory (default runs/sweep_<algo>_<env>).")
-flags.DEFINE_bool("resume", False, "Continue the sweep from its newest checkpoint.")
-flags.DEFINE_bool("quiet", False, "No progress bar or per-iteration lines.")
+flags.adopt_module_key_flags(cli)  # --help lists the shared run flags defined in cli.py
 
 
 def run(overrides: dict[str, str]) -> None:
@@ -38,11 +34,9 @@ def run(overrides: dict[str, str]) -> None:
 
     algo, config = cli.resolve(FLAGS.algo, FLAGS.env, FLAGS.preset, overrides)
     seeds = runs.check_seed_range(FLAGS.seed_start, FLAGS.seeds)
-    if FLAGS.output_dir is not None and not FLAGS.output_dir.strip():
-        raise validation.invalid("--output_dir", FLAGS.output_dir, "a directory path")
-    out = FLAGS.output_dir or os.path.join(
+    out = cli.output_dir(FLAGS.output_dir, os.path.join(
         "runs", f"sweep_{FLAGS.algo}_{FLAGS.env.replace('/', '-')}"
-    )
+    ))
     sweep_info = {"algo": FLAGS.algo, "env": FLAGS.env, "seeds": seeds,
                   "config": configs.to_dict(config)}
     # Guards before anything is written (a sweep never mixes with another run's files); the

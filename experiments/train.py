@@ -20,7 +20,6 @@ from typing import Any
 from absl import flags
 
 from experiments import cli
-from mbjax import validation
 
 FLAGS = flags.FLAGS
 cli.define_run_flags("Run directory, new or empty (default runs/<algo>_<env>_s<seed>).",
@@ -34,11 +33,9 @@ def run(overrides: dict[str, str]) -> None:
 
     algo, config = cli.resolve(FLAGS.algo, FLAGS.env, FLAGS.preset, overrides)
     runs.check_seed(FLAGS.seed)
-    if FLAGS.output_dir is not None and not FLAGS.output_dir.strip():
-        raise validation.invalid("--output_dir", FLAGS.output_dir, "a directory path")
-    out = FLAGS.output_dir or os.path.join(
+    out = cli.output_dir(FLAGS.output_dir, os.path.join(
         "runs", f"{FLAGS.algo}_{FLAGS.env.replace('/', '-')}_s{FLAGS.seed}"
-    )
+    ))
     run_info = {"algo": FLAGS.algo, "env": FLAGS.env, "seed": FLAGS.seed,
                 "config": configs.to_dict(config)}
     program, resume, has_config = cli.prepare_run_dir(

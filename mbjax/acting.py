@@ -58,10 +58,9 @@ def make_transition(state: Any, action: jax.Array, next_state: Any) -> Transitio
     Works on any leading shape: obs [..., obs_dim], action [..., A] -> Transition leaves [...].
     """
     done = jnp.asarray(next_state.done, jnp.float32)
-    trunc = truncation(next_state)
     return Transition(
         obs=state.obs, action=action, reward=next_state.reward, next_obs=next_state.obs,
-        terminated=done * (1.0 - trunc), truncated=done * trunc,
+        terminated=termination(next_state), truncated=done * truncation(next_state),
     )
 
 

@@ -108,8 +108,7 @@ def check_model(model: Any, where: str = "model", deep: bool = False) -> None:
 
 
 def _check_outputs(model: Any, where: str) -> None:
-    from mbjax import replay  # lazy: replay is a sibling layer, needed only for this check
-    from mbjax.types import Transition
+    from mbjax import acting, replay  # lazy: sibling utilities, needed only for this check
 
     m, s, a = model.num_members, model.state_size, model.action_size
     key = jax.random.PRNGKey(0)
@@ -129,9 +128,7 @@ def _check_outputs(model: Any, where: str) -> None:
                 f"expected {shape} (has_reward={model.has_reward}, "
                 f"has_termination={model.has_termination})"
             )
-    zeros = Transition(obs=jnp.zeros(s), action=jnp.zeros(a), reward=jnp.zeros(()),
-                       next_obs=jnp.zeros(s), terminated=jnp.zeros(()), truncated=jnp.zeros(()))
-    buffer = jax.eval_shape(lambda: replay.init(8, zeros))
+    buffer = jax.eval_shape(lambda: replay.init(8, acting.empty_transition(s, a)))
     _, metrics = jax.eval_shape(model.fit, state, buffer, key)
     missing = [k for k in FIT_SCALARS if k not in metrics]
     if missing:
