@@ -36,7 +36,7 @@ ENV_SETTINGS = {
 
 def run_env(env: str, seeds: list[int]) -> dict:
     from mbjax.agents import pets
-    from mbjax.agents.program import run_sweep
+    from mbjax.agents.sweep import run_sweep
 
     settings = ENV_SETTINGS.get(env, dict(target=None, overrides={}))
     config = dataclasses.replace(pets.preset(env, FLAGS.preset), **settings["overrides"])

@@ -6,7 +6,7 @@ import dataclasses
 import os
 import signal
 import sys
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable, NamedTuple, NoReturn
 
 CONFIG_PREFIX = "--config."
 
@@ -94,7 +94,8 @@ def resolve(algo_name: str, env: str, preset: str, overrides: dict[str, str]) ->
 
 
 def prepare_run_dir(out: str, run_info: dict[str, Any], build: Callable[[], Any],
-                    resume: bool, progress_dirs: tuple[str, ...] = ()) -> tuple[Any, bool, bool]:
+                    resume: bool, progress_dirs: tuple[str, ...] = (),
+                    writer: bool = True) -> tuple[Any, bool, bool]:
     """Guards a run or sweep directory, builds the program, writes config.json.
 
     Without `resume`, `out` must be new or empty; with it, `out` must hold a run of the same
@@ -103,6 +104,8 @@ def prepare_run_dir(out: str, run_info: dict[str, Any], build: Callable[[], Any]
     without progress (in `out` or `progress_dirs`: stopped before its first checkpoint) has
     nothing to continue and starts again. config.json is written here unless it exists or a
     resume restores it (after its checkpoint's settings are checked).
+    In a multi-process sweep every process checks (they see the same files) and waits for the
+    others before process 0 (`writer`) writes anything.
     Returns (program, resume from checkpoints?, config.json existed?).
     """
     from mbjax import runs
@@ -112,11 +115,103 @@ def prepare_run_dir(out: str, run_info: dict[str, Any], build: Callable[[], Any]
         runs.check_new_run_dir(out)
     program = build()
     restore = resume and any(runs.has_progress(d) for d in (out, *progress_dirs))
+    barrier("run directory checked")
+    if not writer:
+        return program, restore, has_config
     if resume and not restore:
         print(f"nothing to resume in {out}: starting from the beginning")
     if not has_config and not restore:
         runs.write_run_info(out, run_info)
     return program, restore, has_config
+
+
+def barrier(name: str) -> None:
+    """Waits for every process of a multi-process run (no-op in one process)."""
+    import jax
+
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+class Distributed(NamedTuple):
+    """This process's place in a (possibly multi-process) run."""
+
+    process_id: int = 0
+    num_processes: int = 1
+
+    @property
+    def writer(self) -> bool:
+        """Process 0 writes the run's files; the others only compute."""
+        return self.process_id == 0
+
+
+def define_distributed_flags() -> None:
+    """--coordinator_address, --num_processes, --process_id and --distributed (a sweep across
+    processes or hosts with jax.distributed)."""
+    from absl import flags
+
+    flags.DEFINE_string("coordinator_address", None,
+                        "host:port of process 0 for a multi-process sweep (jax.distributed); "
+                        "default $JAX_COORDINATOR_ADDRESS.")
+    flags.DEFINE_integer("num_processes", None,
+                         "Number of processes of a multi-process sweep "
+                         "(default $JAX_NUM_PROCESSES).")
+    flags.DEFINE_integer("process_id", None,
+                         "This process's index in [0, num_processes) (default $JAX_PROCESS_ID).")
+    flags.DEFINE_bool("distributed", False,
+                      "Join a multi-process run whose settings jax.distributed detects itself "
+                      "(SLURM, Open MPI, Cloud TPU).")
+
+
+def _distributed_setting(flag_value: Any, variable: str, name: str, parse: Callable) -> Any:
+    if flag_value is not None:
+        return flag_value
+    text = os.environ.get(variable)
+    if text is None:
+        return None
+    try:
+        return parse(text)
+    except ValueError:
+        from mbjax import validation
+
+        raise validation.invalid(f"${variable}", text, f"{name}") from None
+
+
+def init_distributed() -> Distributed:
+    """Starts JAX's multi-controller runtime when the flags or $JAX_COORDINATOR_ADDRESS /
+    $JAX_NUM_PROCESSES / $JAX_PROCESS_ID (or --distributed) ask for it; one process otherwise.
+    Must run before any JAX computation. One-line ValueErrors for incomplete or bad settings."""
+    import jax
+    from absl import flags
+
+    from mbjax import validation
+
+    f = flags.FLAGS
+    address = _distributed_setting(f.coordinator_address, "JAX_COORDINATOR_ADDRESS",
+                                   "host:port", str)
+    count = _distributed_setting(f.num_processes, "JAX_NUM_PROCESSES", "an integer >= 1", int)
+    index = _distributed_setting(f.process_id, "JAX_PROCESS_ID", "an integer >= 0", int)
+    given = {"--coordinator_address": address, "--num_processes": count, "--process_id": index}
+    if all(v is None for v in given.values()):
+        if f.distributed:
+            jax.distributed.initialize()
+            return Distributed(jax.process_index(), jax.process_count())
+        return Distributed()
+    missing = [name for name, v in given.items() if v is None]
+    if missing:
+        raise ValueError(f"a multi-process sweep needs {', '.join(given)}; missing: "
+                         f"{', '.join(missing)} (flags or $JAX_COORDINATOR_ADDRESS, "
+                         "$JAX_NUM_PROCESSES, $JAX_PROCESS_ID)")
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise validation.invalid("--coordinator_address", address, "host:port, e.g. 10.0.0.1:1234")
+    validation.check_int("--num_processes", count)
+    validation.check_int("--process_id", index, lo=0, hi=count - 1)
+    jax.distributed.initialize(coordinator_address=address, num_processes=count,
+                               process_id=index)
+    return Distributed(index, count)
 
 
 def define_run_flags(output_help: str, resume_help: str) -> None:

@@ -124,6 +124,17 @@ def apply_overrides(config: Any, overrides: dict[str, str]) -> Any:
     return _apply_tree(config, tree, prefix="")
 
 
+def check_path(config: Any, path: str) -> None:
+    """ValueError (naming close matches) unless the dotted `path` is a field of `config`."""
+    node, done = config, ""
+    for head in path.split("."):
+        if not dataclasses.is_dataclass(node):
+            raise ValueError(f"config field {done.rstrip('.')!r} has no sub-fields")
+        if head not in {f.name for f in dataclasses.fields(node)}:
+            raise _unknown_field(node, head, done + head)
+        node, done = getattr(node, head), done + head + "."
+
+
 def _unknown_field(config: Any, head: str, path: str) -> ValueError:
     """`config`: a dataclass instance or class."""
     fields = [f.name for f in dataclasses.fields(config)]

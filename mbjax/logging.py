@@ -248,3 +248,28 @@ def format_record_line(record: dict[str, Any], unit: str = "episode") -> str:
                 v = f"{v:.3f}" if abs(v) < 1000 else f"{v:.1f}"
             parts.append(f"{key}={v}")
     return "  ".join(parts)
+
+
+def plot_grid(path: str, labels: Sequence[str], finals: np.ndarray, *, title: str = "",
+              ylabel: str = "final return") -> None:
+    """Writes a PNG of one value per grid point (finals: [points, seeds]) as the mean with a
+    min/max bar over seeds, points in grid order along x (labelled by their settings)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    finals = np.atleast_2d(np.asarray(finals, dtype=float))
+    mean, low, high = finals.mean(axis=1), finals.min(axis=1), finals.max(axis=1)
+    x = np.arange(len(labels))
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(labels) + 2), 4.5), dpi=100)
+    ax.errorbar(x, mean, yerr=[mean - low, high - mean], fmt="o", capsize=4,
+                label=f"mean and min/max of {finals.shape[1]} seeds")
+    ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="best")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

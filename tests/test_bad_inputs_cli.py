@@ -129,6 +129,15 @@ def _only_checkpoints(finished, tmp):
     return "experiments.train", [*BASE, EPISODES, "--seed=2", f"--output_dir={run}"], run
 
 
+def _sweep(*args):
+    def setup(finished, tmp):
+        return ("experiments.sweep", ["--algo=pets", "--env=point_mass", "--preset=test",
+                                      "--seeds=2", "--quiet", f"--output_dir={tmp / 'new'}",
+                                      *args], None)
+    return setup
+
+
+GRID_ALPHA = "--grid.planner_config.alpha=0.1,0.2"
 CASES = [
     # Seeds (case 8): uint32 only, no aliasing, no OverflowError.
     ("seed_negative", _train("--seed=-1"), "--seed=-1 is invalid"),
@@ -187,6 +196,27 @@ CASES = [
     ("eval_stochastic_pets", _evaluate(_nothing, "--stochastic"),
      "pets policy option='deterministic' is invalid"),
     ("output_empty", _train("--output_dir="), "--output_dir='' is invalid"),
+    # Hyperparameter grids (issue 12): only numeric leaves, valid distinct values.
+    ("grid_structural", _sweep("--grid.planner_config.horizon=5,10"),
+     "planner_config.horizon is not a numeric hyperparameter leaf"),
+    ("grid_sac_structural", _sweep("--algo=sac", "--grid.sac.batch_size=32,64"),
+     "sac.batch_size is not a numeric hyperparameter leaf"),
+    ("grid_unknown", _sweep("--grid.planner_config.alhpa=0.1"),
+     "unknown config field 'planner_config.alhpa'"),
+    ("grid_bad_value", _sweep("--grid.planner_config.alpha=0.1,2"), "alpha=2.0 is invalid"),
+    ("grid_nan", _sweep("--grid.model.learning_rate=nan"), "learning_rate=nan is invalid"),
+    ("grid_repeated", _sweep("--grid.planner_config.alpha=0.1,0.1"), "distinct values"),
+    ("grid_empty", _sweep("--grid.planner_config.alpha="), "a comma-separated list"),
+    ("grid_no_values", _sweep("--grid.planner_config.alpha"), "--grid.<field>=<v1>"),
+    ("grid_and_config", _sweep(GRID_ALPHA, "--config.planner_config.alpha=0.3"),
+     "either a value or a grid"),
+    # Multi-process sweeps: complete, well-formed settings.
+    ("distributed_incomplete", _sweep("--coordinator_address=localhost:1234"),
+     "missing: --num_processes, --process_id"),
+    ("distributed_bad_address", _sweep("--coordinator_address=nohost", "--num_processes=2",
+                                       "--process_id=0"), "--coordinator_address='nohost'"),
+    ("distributed_bad_id", _sweep("--coordinator_address=localhost:1", "--num_processes=2",
+                                  "--process_id=2"), "--process_id=2 is invalid"),
 ]
 
 

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from toy_program import toy_program, without_wall_time
 
-from mbjax.agents.program import Program, run_host, run_sweep
+from mbjax.agents.program import Program, run_host
+from mbjax.agents.sweep import run_sweep
 from mbjax.checkpoint import Checkpointer, CheckpointError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -97,6 +98,32 @@ def test_bad_flags_exit_with_a_clear_message(tmp_path, args, message):
     assert "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]  # one line, the last thing printed
     assert last.startswith("error: ") and message in last, proc.stderr[-2000:]
+
+
+def test_grid_sweep_writes_cells_table_and_plot(tmp_path):
+    out = tmp_path / "grid"
+    proc = _run(
+        "experiments.sweep", "--algo=pets", "--env=point_mass", "--preset=test", "--seeds=2",
+        "--seed_start=1", "--config.num_episodes=2", "--grid.planner_config.alpha=0.05,0.3",
+        f"--output_dir={out}",
+        env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cells = sorted(p.name for p in out.iterdir() if p.name.startswith("cell_"))
+    assert cells == ["cell_000__planner_config.alpha=0.05", "cell_001__planner_config.alpha=0.3"]
+    summary = json.loads((out / "grid_summary.json").read_text())
+    assert summary["num_devices"] == 4 and summary["grid"] == {"planner_config.alpha": [0.05, 0.3]}
+    for cell, row in zip(cells, summary["cells"], strict=True):
+        cell_info = json.loads((out / cell / "config.json").read_text())
+        assert cell_info["config"]["planner_config"]["alpha"] == row["planner_config.alpha"]
+        finals = [_returns(out / cell / f"seed_{s}" / "metrics.jsonl")[-1] for s in (1, 2)]
+        assert row["final_return_mean"] == pytest.approx(np.mean(finals))
+        assert row["final_return_min"] == pytest.approx(min(finals))
+        assert (out / cell / "curve.png").read_bytes()[:4] == b"\x89PNG"
+    table = (out / "grid_summary.txt").read_text().splitlines()
+    assert "planner_config.alpha" in table[0] and len(table) == 3
+    assert (out / "grid.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((out / "config.json").read_text())["grid"] == summary["grid"]
 
 
 def test_sweep_shards_seeds_over_four_devices(tmp_path):

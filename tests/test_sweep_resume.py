@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from toy_program import toy_program, without_wall_time
 
-from mbjax.agents.program import run_sweep
+from mbjax.agents.sweep import run_sweep
 from mbjax.checkpoint import CheckpointError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

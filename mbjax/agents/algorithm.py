@@ -32,6 +32,9 @@ class Algorithm:
       iterations; `Program.num_iterations` is the length of the progress bar.
     make_policy(config, final_state) -> (init_carry, policy): act with the final state of a run
       (pure and jittable; see `PolicyFactory`).
+    grid_leaves(config) -> {config path: setter(state, value) -> state}: the numeric config
+      fields that are leaves of the run state, which a hyperparameter grid (`mbjax.grid`,
+      `experiments.sweep --grid.<path>=...`) sets per run in one program; None: no grid.
     iteration_unit: what one iteration is ("episode", "epoch"), for progress and summaries.
     description: one line for `--help` and the README.
     preset_names: the presets `preset` knows.
@@ -42,6 +45,7 @@ class Algorithm:
     preset: Callable[[str, str], Any]
     make_program: Callable[[Any], Any]
     make_policy: Callable[[Any, Any], PolicyFactory]
+    grid_leaves: Callable[[Any], dict[str, Callable[[Any, Any], Any]]] | None = None
     iteration_unit: str = "episode"
     description: str = ""
     preset_names: tuple[str, ...] = ("paper", "cpu", "test")

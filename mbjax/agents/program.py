@@ -8,9 +8,9 @@ episodes, then learning episodes). From one Program:
   a `lax.scan`; `jax.jit(jax.vmap(train))(keys)` is a seed sweep in one program.
 - `run_host(program, ...)`: the same step functions one iteration at a time, with progress,
   checkpoints after every iteration and exact resume.
-- `run_sweep(program, seeds, ...)`: the steps vmapped over seeds, the seed axis sharded over all
-  local devices, one compiled call per iteration, checkpoints after every iteration and exact
-  resume.
+- `run_sweep(program, seeds, ...)` (`mbjax.agents.sweep`): the steps vmapped over runs (seeds,
+  or grid points x seeds), the run axis sharded over all devices (of every process), one
+  compiled call per iteration, checkpoints after every iteration and exact resume.
 
 All three execute the same functions, so a resumed run equals an uninterrupted one and a vmapped
 seed equals its single run.
@@ -160,13 +160,13 @@ def _check_finite(iteration: int, metrics: Any, seed: Any = None) -> None:
         )
 
 
-def _best_return(records: list[Record]) -> float:
+def best_return(records: list[Record]) -> float:
     """The best return of the iterations that counted (rolled-back ones did not)."""
     return max((r["episode_return"] for r in records if not r.get("rolled_back")),
                default=-np.inf)
 
 
-def _finish_record(program: Program, i: int, metrics: Any, wall: float, best: float,
+def finish_record(program: Program, i: int, metrics: Any, wall: float, best: float,
                    seed: Any = None) -> Record:
     """The host record of iteration i (raising on NaN/Inf when the program says "raise")."""
     record = program.to_record(i, metrics)
@@ -183,19 +183,23 @@ def _finish_record(program: Program, i: int, metrics: Any, wall: float, best: fl
 # ------------------------------------------------------------------------------- checkpoints
 
 
-def _open_checkpoints(
+def open_checkpoints(
     checkpoint_dir: str | None, resume: bool, like: Any, run: dict[str, Any] | None,
-    check_records: Callable[[int, Any], None], on_notice: Notice | None,
+    check_records: Callable[[int, Any], None], on_notice: Notice | None, writer: bool = True,
 ) -> tuple[Checkpointer | None, Any, dict[str, Any] | None]:
     """(checkpointer, restored state, restored meta) for a run starting or resuming.
 
     A fresh run refuses a directory that already holds checkpoints (its saves would be refused
     and a later resume would restore the other run); a resume needs a readable checkpoint whose
     run description matches `run` and whose records fit (`check_records(step, records)`).
+    writer=False (a multi-process sweep's processes other than 0): no checkpointer is kept (they
+    never save); a resume still restores (every process needs the state).
     """
     if checkpoint_dir is None:
         if resume:
             raise CheckpointError("no checkpoint to resume: resume=True needs a checkpoint_dir")
+        return None, None, None
+    if not writer and not resume:
         return None, None, None
     if resume and not os.path.isdir(checkpoint_dir):  # do not create it just to find it empty
         raise CheckpointError(f"no checkpoint to resume in {checkpoint_dir!r} (no such directory)")
@@ -219,10 +223,13 @@ def _open_checkpoints(
     except CheckpointError:
         checkpointer.close()
         raise
+    if not writer:
+        checkpointer.close()
+        checkpointer = None
     return checkpointer, state, meta
 
 
-def _records_checker(num_iterations: int, num_seeds: int | None, directory: str | None):
+def records_checker(num_iterations: int, num_seeds: int | None, directory: str | None):
     """Checks restored records: one per saved step (per seed in a sweep), within the program."""
 
     def check(step: int, records: Any) -> None:
@@ -241,7 +248,7 @@ def _records_checker(num_iterations: int, num_seeds: int | None, directory: str 
     return check
 
 
-def _jsonable(meta: dict[str, Any] | None) -> dict[str, Any] | None:
+def jsonable(meta: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if meta is None else json.loads(json.dumps(meta))
 
 
@@ -267,10 +274,10 @@ def run_host(
     with the restored records first.
     """
     state = program.init(jax.random.PRNGKey(seed))
-    run = _jsonable(meta)
-    checkpointer, restored, saved = _open_checkpoints(
+    run = jsonable(meta)
+    checkpointer, restored, saved = open_checkpoints(
         checkpoint_dir, resume, state, run,
-        _records_checker(program.num_iterations, None, checkpoint_dir), on_notice,
+        records_checker(program.num_iterations, None, checkpoint_dir), on_notice,
     )
     records: list[Record] = []
     if restored is not None:
@@ -279,7 +286,7 @@ def run_host(
             on_resume(records)
     compiled: dict[int, Callable] = {}
     wall0 = time.perf_counter() - (records[-1]["wall_time_s"] if records else 0.0)
-    best = _best_return(records)
+    best = best_return(records)
     try:
         for i in range(len(records), program.num_iterations):
             step = program.step_at(i)
@@ -287,7 +294,7 @@ def run_host(
                 compiled[id(step)] = jax.jit(guard_step(step, program.on_nonfinite))
             state, metrics = compiled[id(step)](state)
             metrics = jax.device_get(metrics)
-            record = _finish_record(program, i, metrics, time.perf_counter() - wall0, best)
+            record = finish_record(program, i, metrics, time.perf_counter() - wall0, best)
             best = record["best_return"]
             records.append(record)
             if checkpointer is not None:
@@ -298,105 +305,3 @@ def run_host(
         if checkpointer is not None:
             checkpointer.close()
     return state, records
-
-
-def seed_sharding(num_seeds: int):
-    """A NamedSharding that splits a leading seed axis over all local devices."""
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-    devices = np.array(jax.local_devices())
-    if num_seeds % len(devices):
-        raise ValueError(
-            f"{num_seeds} seeds cannot be split evenly over {len(devices)} devices; "
-            "use a multiple of the device count"
-        )
-    mesh = Mesh(devices, ("seeds",))
-    return NamedSharding(mesh, PartitionSpec("seeds"))
-
-
-def _first(tree: Any, n: int) -> Any:
-    """The first n rows of every leaf (the real seeds of a padded sweep state), on the host."""
-    return jax.tree_util.tree_map(lambda x: np.asarray(x[:n]), jax.device_get(tree))
-
-
-def _repad(restored: Any, initial: Any, sharding: Any) -> Any:
-    """The restored real-seed rows followed by the padding rows of the initial state (padding
-    runs are dropped, so any valid state serves; this keeps checkpoints independent of the
-    device count)."""
-    n = jax.tree_util.tree_leaves(restored)[0].shape[0]
-    joined = jax.tree_util.tree_map(
-        lambda r, x: np.concatenate([np.asarray(r), np.asarray(x[n:])]), restored, initial
-    )
-    return jax.device_put(joined, sharding)
-
-
-def _sweep_start(program: Program, seeds: list[int], checkpoint_dir: str | None, resume: bool,
-                 meta: dict[str, Any] | None, on_notice: Notice | None):
-    """(checkpointer, padded sharded state, per-seed records, run description) of a sweep,
-    fresh or restored."""
-    n_dev = jax.local_device_count()
-    padded = list(seeds) + [max(seeds) + 1 + i for i in range(-len(seeds) % n_dev)]
-    sharding = seed_sharding(len(padded))
-    keys = jax.device_put(jnp.stack([jax.random.PRNGKey(s) for s in padded]), sharding)
-    state = jax.jit(jax.vmap(program.init))(keys)
-    run = _jsonable({"seeds": list(seeds), **(meta or {})})
-    checkpointer, restored, saved = _open_checkpoints(
-        checkpoint_dir, resume, _first(state, len(seeds)), run,
-        _records_checker(program.num_iterations, len(seeds), checkpoint_dir), on_notice,
-    )
-    records: list[list[Record]] = [[] for _ in seeds]
-    if restored is not None:
-        state, records = _repad(restored, state, sharding), [list(r) for r in saved["records"]]
-    return checkpointer, state, records, run
-
-
-def run_sweep(
-    program: Program,
-    seeds: list[int],
-    *,
-    progress_fn: Callable[[list[Record]], None] | None = None,
-    checkpoint_dir: str | None = None,
-    resume: bool = False,
-    meta: dict[str, Any] | None = None,
-    on_resume: Callable[[list[list[Record]]], None] | None = None,
-    on_notice: Notice | None = None,
-) -> tuple[Any, list[list[Record]], dict[str, Any]]:
-    """Runs all `seeds` as one vmapped program per iteration, the seed axis sharded over devices.
-
-    Seeds are padded up to a multiple of the device count (the padding runs are dropped).
-    progress_fn(last record of each seed) is called after each iteration. With
-    `checkpoint_dir`, the real seeds' states, their records and the run description (`seeds`
-    plus `meta`) are saved after every iteration; `resume` continues exactly, as in `run_host`
-    (on_resume(records per seed) first). Returns (states [S, ...], records per seed, info).
-    """
-    checkpointer, state, records, run = _sweep_start(
-        program, seeds, checkpoint_dir, resume, meta, on_notice
-    )
-    if on_resume is not None and records[0]:
-        on_resume(records)
-    compiled: dict[int, Callable] = {}
-    best = [_best_return(r) for r in records]
-    wall0 = time.perf_counter() - (records[0][-1]["wall_time_s"] if records[0] else 0.0)
-    try:
-        for i in range(len(records[0]), program.num_iterations):
-            step = program.step_at(i)
-            if id(step) not in compiled:
-                compiled[id(step)] = jax.jit(jax.vmap(guard_step(step, program.on_nonfinite)))
-            state, metrics = compiled[id(step)](state)
-            metrics, wall = jax.device_get(metrics), time.perf_counter() - wall0
-            for j, s in enumerate(seeds):
-                seed_metrics = jax.tree_util.tree_map(lambda x, j=j: x[j], metrics)
-                records[j].append(_finish_record(program, i, seed_metrics, wall, best[j], s))
-                best[j] = records[j][-1]["best_return"]
-            if checkpointer is not None:
-                checkpointer.save(i + 1, _first(state, len(seeds)),
-                                  {"records": records, "run": run})
-            if progress_fn is not None:
-                progress_fn([r[-1] for r in records])
-    finally:
-        if checkpointer is not None:
-            checkpointer.close()
-    n_dev = jax.local_device_count()
-    info = {"num_devices": n_dev, "num_seeds_run": len(seeds) + (-len(seeds) % n_dev),
-            "devices": [str(d) for d in jax.local_devices()]}
-    return state, records, info

@@ -2,9 +2,11 @@
 
 A planner is `Planner(init, plan, shift)`:
 
-- `init(action_size, key) -> state`: the initial warm start (mean [H, A] = 0, std [H, A] =
-  `config.init_std`, plus per-planner extras) and the planner's numeric hyperparameters
-  `state.hparams` (see below). The horizon H is static config.
+- `init(action_size, key, hparams=None) -> state`: the initial warm start (mean [H, A] = 0,
+  std [H, A] = `config.init_std`, plus per-planner extras) and the planner's numeric
+  hyperparameters `state.hparams` (see below): the config's values, or `hparams` (the planner's
+  hyperparameter dataclass, e.g. a learner state's copy that a grid sets per cell; extras that
+  depend on them, such as iCEM's first elites, use these). The horizon H is static config.
 - `plan(state, problem, obs, key) -> (actions [H, A], state, info)`: optimise an action sequence.
   `problem` is either an objective callable `objective(actions: [N, H, A]) -> returns: [N]`
   (higher is better; `[N, H]` per-step rewards are also accepted and summed over H, MPPI can use
@@ -83,7 +85,7 @@ class PlannerState:
 class Planner(NamedTuple):
     """Function bundle returned by every `make_<planner>(config)`; see the module docstring."""
 
-    init: Callable[[int, jax.Array], Any]
+    init: Callable[..., Any]  # (action_size, key, hparams=None) -> state
     plan: Callable[[Any, Problem, Any, jax.Array], tuple[jax.Array, Any, dict]]
     shift: Callable[[Any, Any], Any]
 
@@ -186,16 +188,19 @@ def init_state(
 
 def make_init(
     horizon: int, init_std: float, hparams: Any = None
-) -> Callable[[int, jax.Array], PlannerState]:
-    """`init` for planners whose state is a plain `PlannerState` (the key is unused).
+) -> Callable[..., PlannerState]:
+    """`init(action_size, key, hparams=None)` for planners whose state is a plain
+    `PlannerState` (the key is unused).
 
-    hparams: the config's values (Python floats) in the planner's hyperparameter dataclass;
-    converted to arrays at `init` time, not at build time.
+    hparams: the config's values (Python floats) in the planner's hyperparameter dataclass,
+    the defaults when `init` is given none; converted to arrays at `init` time.
     """
+    defaults = hparams
 
-    def init(action_size: int, key: jax.Array) -> PlannerState:
+    def init(action_size: int, key: jax.Array, hparams: Any = None) -> PlannerState:
         del key
-        return init_state(horizon, action_size, init_std, hparams)
+        return init_state(horizon, action_size, init_std,
+                          defaults if hparams is None else hparams)
 
     return init
 

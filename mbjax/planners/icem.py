@@ -211,8 +211,9 @@ def make_icem(config: ICEMConfig) -> base.Planner:
         noise = colored_noise(key, beta, (cfg.num_kept, cfg.horizon, action_size))
         return base.clip_actions(cfg.init_std * noise)
 
-    def init(action_size: int, key: jax.Array) -> ICEMState:
-        s = base.init_state(cfg.horizon, action_size, cfg.init_std, default_hparams)
+    def init(action_size: int, key: jax.Array, hparams: Any = None) -> ICEMState:
+        s = base.init_state(cfg.horizon, action_size, cfg.init_std,
+                            default_hparams if hparams is None else hparams)
         # Kept elites for the first plan: draws from the initial distribution (no past plan).
         elites = initial_elites(action_size, key, s.hparams.noise_beta)
         return ICEMState(mean=s.mean, std=s.std, elites=elites, hparams=s.hparams)

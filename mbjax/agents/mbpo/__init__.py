@@ -26,6 +26,15 @@ from mbjax.agents.mbpo.train import (
     make_train,
 )
 from mbjax.agents.sac import make_policy  # MBPO acts with its SAC actor, as SAC alone does
+from mbjax.agents.sac.leaves import sac_leaves
+from mbjax.grid import model_leaves
+
+
+def grid_leaves(config: Config) -> dict:
+    """MBPO's grid fields: SAC's numeric hyperparameters and the ensemble's learning rate."""
+    del config
+    return {**sac_leaves(), **model_leaves()}
+
 
 ALGORITHM = Algorithm(
     name="mbpo",
@@ -33,6 +42,7 @@ ALGORITHM = Algorithm(
     preset=preset,
     make_program=make_program,
     make_policy=make_policy,
+    grid_leaves=grid_leaves,
     iteration_unit="epoch",
     description="MBPO: short ensemble rollouts from real states train SAC (Janner et al. 2019)",
 )

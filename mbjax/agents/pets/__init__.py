@@ -14,7 +14,14 @@ from mbjax.agents.algorithm import Algorithm
 from mbjax.agents.pets.config import VARIANTS, Config, with_planner
 from mbjax.agents.pets.policy import make_policy
 from mbjax.agents.pets.presets import PRESETS, preset
-from mbjax.agents.pets.train import EpisodeMetrics, PETSState, make_pets, make_program, make_train
+from mbjax.agents.pets.train import (
+    EpisodeMetrics,
+    PETSState,
+    grid_leaves,
+    make_pets,
+    make_program,
+    make_train,
+)
 
 ALGORITHM = Algorithm(
     name="pets",
@@ -22,6 +29,7 @@ ALGORITHM = Algorithm(
     preset=preset,
     make_program=make_program,
     make_policy=make_policy,
+    grid_leaves=grid_leaves,
     iteration_unit="episode",
     description="PETS: ensemble dynamics model + MPC with trajectory sampling (Chua et al. 2018)",
 )

@@ -26,7 +26,7 @@ def make_policy(config: Config, final_state: PETSState, model: Any = None) -> Po
     model_state = final_state.model
 
     def init_carry(key: jax.Array):
-        return pets.planner.init(pets.env.action_size, key)
+        return pets.planner.init(pets.env.action_size, key, final_state.planner_hparams)
 
     def policy(carry, obs: jax.Array, key: jax.Array):
         actions, carry, info = pets.plan(model_state, carry, obs, key)

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mbjax import acting, replay
+from mbjax import acting, grid, replay
 from mbjax import envs as mbjax_envs
 from mbjax.agents.pets.config import Config
 from mbjax.agents.program import Program, Segment, make_pure_train
@@ -40,6 +40,9 @@ class PETSState:
 
     model: ensemble params, normalizer, optimizer state, elites; buffer: all real transitions;
     key: the run's PRNG key; episode / env_steps: counters (int32 scalars).
+    planner_hparams: the planner's numeric hyperparameters (float32 leaves; None for planners
+    without any), from which every episode's planner warm start is built: a hyperparameter grid
+    (`mbjax.grid`) sets them per run without recompiling.
     """
 
     model: Any  # the model's state (an ensemble's ModelState by default)
@@ -47,6 +50,7 @@ class PETSState:
     key: jax.Array
     episode: jax.Array
     env_steps: jax.Array
+    planner_hparams: Any = None
 
 
 class EpisodeMetrics(NamedTuple):
@@ -201,9 +205,10 @@ def mpc_plan(objective_for: Callable[..., Any], planner: Any, model_state: Any,
 
 
 def plan_episode(env: Any, planner: Any, plan: Callable[..., tuple[jax.Array, Any, dict]],
-                 layout: EpisodeLayout, model_state: Any, k_reset: jax.Array,
-                 k_plan_init: jax.Array, k_episode: jax.Array) -> PlanCarry:
-    """One env's MPC episode under `model_state`: the final `PlanCarry`.
+                 layout: EpisodeLayout, model_state: Any, planner_hparams: Any,
+                 k_reset: jax.Array, k_plan_init: jax.Array, k_episode: jax.Array) -> PlanCarry:
+    """One env's MPC episode under `model_state`, planning with `planner_hparams`: the final
+    `PlanCarry`.
 
     A `lax.while_loop` over plans that stops once the episode has ended (or all plans are made),
     so a terminated episode costs no further plans. Under `vmap` (the B envs, seed sweeps) it
@@ -240,8 +245,9 @@ def plan_episode(env: Any, planner: Any, plan: Callable[..., tuple[jax.Array, An
         jax.eval_shape(act, episode, no_actions)[1],
     )
     no_plans = jnp.zeros((layout.num_plans,))
-    carry = PlanCarry(jnp.zeros((), jnp.int32), episode, planner.init(env.action_size, k_plan_init),
-                      steps, no_plans, no_plans > 0)
+    planner_state = planner.init(env.action_size, k_plan_init, planner_hparams)
+    carry = PlanCarry(jnp.zeros((), jnp.int32), episode, planner_state, steps, no_plans,
+                      no_plans > 0)
     return jax.lax.while_loop(cond, body, carry)
 
 
@@ -261,8 +267,9 @@ def learning_episode(env: Any, model: Any, planner: Any,
         model_state, fit_info = model.fit(model_state, state.buffer, k_fit)
         fit_metrics = FitMetrics.of(fit_info)
     one_env = functools.partial(plan_episode, env, planner, plan, layout)
-    done = over_envs(one_env, layout.num_envs, (None, 0, 0, 0))(
-        model_state, *(env_keys(k, layout.num_envs) for k in (k_reset, k_plan_init, k_episode))
+    done = over_envs(one_env, layout.num_envs, (None, None, 0, 0, 0))(
+        model_state, state.planner_hparams,
+        *(env_keys(k, layout.num_envs) for k in (k_reset, k_plan_init, k_episode)),
     )
     # The mean over the plans made, as the mean over all plans rescaled: where every plan was
     # made (no early end) this is bit for bit the plain mean (`mean(where=)` rounds differently).
@@ -305,6 +312,8 @@ def make_pets(config: Config, model: Any = None) -> PETS:
             key=k_run,
             episode=jnp.zeros((), jnp.int32),
             env_steps=jnp.zeros((), jnp.int32),
+            # The config's values (the key is unused by every planner's hparams).
+            planner_hparams=planner.init(action_size, k_run).hparams,
         )
 
     plan = functools.partial(mpc_plan, objective_for, planner)
@@ -351,6 +360,18 @@ def make_program(config: Config, pets: PETS | None = None) -> Program:
         to_record=to_record,
         on_nonfinite=config.on_nonfinite,
     )
+
+
+def grid_leaves(config: Config) -> dict[str, grid.Setter]:
+    """The config fields a hyperparameter grid may vary (`Algorithm.grid_leaves`): the planner's
+    numeric hyperparameters (`PETSState.planner_hparams`) and the ensemble's learning rate."""
+    planner = make_planner(config.planner, config.planner_config)
+
+    def set_hparams(state: PETSState, values: dict[str, jax.Array]) -> PETSState:
+        return state.replace(planner_hparams=state.planner_hparams.replace(**values))
+
+    return {**grid.planner_leaves(planner, config.planner_config, "planner_config.", set_hparams),
+            **grid.model_leaves()}
 
 
 def make_train(config: Config) -> Callable[[jax.Array], tuple[PETSState, EpisodeMetrics]]:

@@ -21,6 +21,7 @@ from mbjax.agents.sac.learner import (
     make_sac,
     with_learning_rates,
 )
+from mbjax.agents.sac.leaves import grid_leaves
 from mbjax.agents.sac.losses import SACNetworks
 from mbjax.agents.sac.normalizer import RunningMeanStd
 from mbjax.agents.sac.presets import PRESETS, preset
@@ -42,6 +43,7 @@ ALGORITHM = Algorithm(
     preset=preset,
     make_program=make_program,
     make_policy=make_policy,
+    grid_leaves=grid_leaves,
     iteration_unit="epoch",
     description="SAC alone on real environment steps (Haarnoja et al. 2018)",
 )
