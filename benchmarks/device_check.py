@@ -1,7 +1,7 @@
 """Device check: one prepared run for a lent accelerator (works on CPU too).
 
     python -m benchmarks.device_check --out=benchmarks/results/device_check_<gpu>.json \
-        [--quick] [--max_seconds=450]
+        [--quick] [--max_seconds=500] [--sections=pets,pets_envs] [--pets_seeds=1,4,16]
 
 Records, with the device named (`benchmarks.common.device_info()`) and the float32 matmul peak
 measured in the same run:
@@ -12,6 +12,8 @@ measured in the same run:
 - pets: wall time of one PETS learning episode (refit + MPC) of a small preset on
   `cartpole_swingup` for 1, 8 and 64 vmapped seeds (`jax.jit(jax.vmap(step))`, compile time apart
   from run time, after block_until_ready), and each time relative to one seed's;
+- pets_envs: one PETS learning episode of one seed with `num_envs` B = 1 and 8 environments
+  (the planner vmapped over them), env steps per wall second and B=8's ratio to B=1's;
 - env: env steps/s at batch 1k and 64k (`benchmarks/env_throughput.measure`);
 - dreamer: a placeholder until a Dreamer update exists.
 
@@ -41,7 +43,11 @@ FLAGS = flags.FLAGS
 
 flags.DEFINE_string("out", "", "Output JSON (default benchmarks/results/device_check_<kind>.json).")
 flags.DEFINE_bool("quick", False, "Shrink every section (about a minute on CPU; for the test).")
-flags.DEFINE_float("max_seconds", 450.0, "Global deadline for the whole run, in seconds.")
+flags.DEFINE_float("max_seconds", 500.0, "Global deadline for the whole run, in seconds.")
+flags.DEFINE_list("sections", [], "Sections to run (default all): matmul_peak, planner, pets, "
+                  "pets_envs, env.")
+flags.DEFINE_list("pets_seeds", [], "Seed counts of the pets section (default: 1,64,8 on an "
+                  "accelerator, the settings' otherwise), e.g. 1,4,16 for a CPU sweep scaling.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +60,7 @@ class Settings:
     pets_preset: str
     pets_episode_length: int | None
     pets_seeds: tuple[int, ...]
+    pets_envs: tuple[int, ...]
     env_names: tuple[str, ...]
     env_batches: tuple[int, ...]
     env_steps: int
@@ -68,17 +75,20 @@ def settings_for(quick: bool, platform: str) -> Settings:
     if quick:
         return Settings(
             peak_size=512, planner_sizes=("tiny",), planner_batches=(1, 8), pets_preset="test",
-            pets_episode_length=20, pets_seeds=(1, 4), env_names=("cartpole_swingup",),
+            pets_episode_length=20, pets_seeds=(1, 4), pets_envs=(1, 2),
+            env_names=("cartpole_swingup",),
             env_batches=(16, 256), env_steps=10,
-            budgets_s={"matmul_peak": 10.0, "planner": 20.0, "pets": 40.0, "env": 15.0},
+            budgets_s={"matmul_peak": 10.0, "planner": 20.0, "pets": 40.0, "pets_envs": 20.0,
+                       "env": 15.0},
         )
     accelerator = platform != "cpu"
     return Settings(
         peak_size=4096 if accelerator else 2048, planner_sizes=tuple(planner_throughput.SIZES),
         planner_batches=(1, 256, 1024) if accelerator else (1, 16), pets_preset="cpu",
-        pets_episode_length=None, pets_seeds=(1, 64, 8),
+        pets_episode_length=None, pets_seeds=(1, 64, 8), pets_envs=(1, 8),
         env_names=tuple(env_throughput.TOUR_ENVS), env_batches=(1024, 65536), env_steps=100,
-        budgets_s={"matmul_peak": 20.0, "planner": 120.0, "pets": 230.0, "env": 80.0},
+        budgets_s={"matmul_peak": 20.0, "planner": 110.0, "pets": 200.0, "pets_envs": 90.0,
+                   "env": 70.0},
     )
 
 
@@ -216,6 +226,37 @@ def pets_section(report: Report, entry: dict, s: Settings, until: float) -> None
                          f"compile {r['compile_s']:.1f}s"))
 
 
+def pets_envs_section(report: Report, entry: dict, s: Settings, until: float) -> None:
+    """One PETS learning episode of one seed stepping `num_envs` B = 1 and 8 environments (the
+    planner vmapped over them): env steps per wall second, and B=8's relative to B=1's."""
+    from mbjax.agents import pets
+    from mbjax.agents.program import guard_step
+
+    first: list[float] = []  # env steps/s of B=1
+
+    def measure(num_envs: int) -> dict[str, Any]:
+        config = dataclasses.replace(pets.preset("cartpole_swingup", s.pets_preset),
+                                     num_envs=num_envs)
+        if s.pets_episode_length is not None:
+            config = dataclasses.replace(config, episode_length=s.pets_episode_length)
+        bundle = pets.make_pets(config)
+        program = pets.make_program(config, bundle)
+        seed_step, learn_step = (guard_step(seg.step, program.on_nonfinite)
+                                 for seg in program.segments[:2])
+        state, _ = jax.jit(lambda k: seed_step(program.init(k)))(jax.random.PRNGKey(0))
+        t = compile_and_time(learn_step, state, repeats=1, min_time_s=0.0)
+        rate = num_envs * bundle.num_steps * config.action_repeat / t["seconds_per_call"]
+        first.append(rate)
+        return {"num_envs": num_envs, "compile_s": t["compile_s"],
+                "seconds_per_episode": t["seconds_per_call"], "env_steps_per_s": rate,
+                "env_steps_per_s_relative_to_b1": rate / first[0]}
+
+    run_items(report, entry, s.pets_envs, until, measure, lambda n, prev: 2 * prev,
+              lambda r: (f"pets B={r['num_envs']}: {r['seconds_per_episode']:.2f}s per episode, "
+                         f"{r['env_steps_per_s']:,.0f} env steps/s "
+                         f"({r['env_steps_per_s_relative_to_b1']:.2f}x B=1)"))
+
+
 def env_section(report: Report, entry: dict, s: Settings, until: float) -> None:
     """Env steps/s of each env at each batch size (`env_throughput.measure`)."""
     items = [(name, b) for name in s.env_names for b in s.env_batches]
@@ -264,6 +305,8 @@ def main(argv: Sequence[str]) -> None:
     deadline = t_start + FLAGS.max_seconds
     info = device_info()
     s = settings_for(FLAGS.quick, info["platform"])
+    if FLAGS.pets_seeds:
+        s = dataclasses.replace(s, pets_seeds=tuple(int(n) for n in FLAGS.pets_seeds))
     out = FLAGS.out or default_out(info)
     print(f"device: {info['platform']} {info['device_kind']} x{info['num_devices']}; "
           f"writing {out}", flush=True)
@@ -271,8 +314,15 @@ def main(argv: Sequence[str]) -> None:
                           "max_seconds": FLAGS.max_seconds, "complete": False,
                           "settings": dataclasses.asdict(s), "matmul_peak_flops": None})
     sections = (("matmul_peak", peak_section), ("planner", planner_section),
-                ("pets", pets_section), ("env", env_section))
+                ("pets", pets_section), ("pets_envs", pets_envs_section), ("env", env_section))
+    chosen = FLAGS.sections or [name for name, _ in sections]
+    unknown = sorted(set(chosen) - {name for name, _ in sections})
+    if unknown:
+        raise app.UsageError(f"--sections: unknown {unknown}; allowed: "
+                             f"{[name for name, _ in sections]}")
     for name, fn in sections:
+        if name not in chosen:
+            continue
         guarded(report, name, s.budgets_s[name], deadline,
                 lambda entry, until, fn=fn: fn(report, entry, s, until))
     report.sections["dreamer"] = {"status": "not implemented yet",

@@ -62,9 +62,22 @@ class StopRequest:
         signal.signal(signal.SIGINT, self._previous)
 
 
+# Set once this process joined a multi-process run (`init_distributed`).
+_MULTI_PROCESS = [False]
+
+
 def fail(message: str, code: int = 2, prefix: str = "error") -> NoReturn:
-    """Prints a one-line message (no traceback) and exits with `code`."""
+    """Prints a one-line message (no traceback) and exits with `code`.
+
+    In a multi-process run the exit is immediate (os._exit): a normal exit would wait in
+    jax.distributed's shutdown barrier for peers that wait in the next collective, so both would
+    hang until a timeout; this way the peers see the process gone and stop too.
+    """
     print(f"{prefix}: {message}", file=sys.stderr)
+    if _MULTI_PROCESS[0]:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 
@@ -135,6 +148,10 @@ def barrier(name: str) -> None:
         multihost_utils.sync_global_devices(name)
 
 
+# A peer that died is noticed within a minute (JAX's defaults: 100 s heartbeat, 300 s shutdown).
+_DISTRIBUTED_TIMEOUTS = {"heartbeat_timeout_seconds": 60, "shutdown_timeout_seconds": 60}
+
+
 class Distributed(NamedTuple):
     """This process's place in a (possibly multi-process) run."""
 
@@ -196,7 +213,9 @@ def init_distributed() -> Distributed:
     given = {"--coordinator_address": address, "--num_processes": count, "--process_id": index}
     if all(v is None for v in given.values()):
         if f.distributed:
-            jax.distributed.initialize()
+            jax.distributed.initialize(**_DISTRIBUTED_TIMEOUTS)
+            _MULTI_PROCESS[0] = jax.process_count() > 1
+            sys.excepthook = _exit_at_once
             return Distributed(jax.process_index(), jax.process_count())
         return Distributed()
     missing = [name for name, v in given.items() if v is None]
@@ -210,8 +229,21 @@ def init_distributed() -> Distributed:
     validation.check_int("--num_processes", count)
     validation.check_int("--process_id", index, lo=0, hi=count - 1)
     jax.distributed.initialize(coordinator_address=address, num_processes=count,
-                               process_id=index)
+                               process_id=index, **_DISTRIBUTED_TIMEOUTS)
+    _MULTI_PROCESS[0] = count > 1
+    sys.excepthook = _exit_at_once
     return Distributed(index, count)
+
+
+def _exit_at_once(*exc_info: Any) -> None:
+    """sys.excepthook of a multi-process run: print the traceback of an unexpected error and
+    exit at once (see `fail`), so peers do not wait for this process until a timeout."""
+    import traceback
+
+    traceback.print_exception(*exc_info)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def define_run_flags(output_help: str, resume_help: str) -> None:

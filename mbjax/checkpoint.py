@@ -108,13 +108,25 @@ def check_run_meta(saved: Any, given: dict[str, Any] | None, step: int, director
         )
 
 
+def _this_process_only(ocp: Any) -> Any:
+    """Orbax options for a checkpointer used by this process alone. In a multi-process run
+    (jax.distributed) orbax otherwise synchronizes every process at each call; mbjax's
+    checkpoints hold host arrays, which process 0 saves and any process may read, so no
+    process waits for another."""
+    index = jax.process_index()
+    return ocp.options.MultiprocessingOptions(primary_host=index, active_processes={index})
+
+
 class Checkpointer:
     """Saves/restores `(state, meta)` pairs under `directory`, keeping the newest `max_to_keep`."""
 
     def __init__(self, directory: str, max_to_keep: int = 2):
         ocp = _ocp()
         self.directory = os.path.abspath(directory)
-        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
+        # Created here: orbax's create=True does not combine with single-process options.
+        os.makedirs(self.directory, exist_ok=True)
+        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=False,
+                                               multiprocessing_options=_this_process_only(ocp))
         self._manager = ocp.CheckpointManager(self.directory, options=options)
 
     def latest_step(self) -> int | None:

@@ -100,15 +100,62 @@ def test_bad_flags_exit_with_a_clear_message(tmp_path, args, message):
     assert last.startswith("error: ") and message in last, proc.stderr[-2000:]
 
 
-def test_grid_sweep_writes_cells_table_and_plot(tmp_path):
-    out = tmp_path / "grid"
-    proc = _run(
-        "experiments.sweep", "--algo=pets", "--env=point_mass", "--preset=test", "--seeds=2",
-        "--seed_start=1", "--config.num_episodes=2", "--grid.planner_config.alpha=0.05,0.3",
-        f"--output_dir={out}",
-        env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"},
-    )
+GRID_SWEEP = ["experiments.sweep", "--algo=pets", "--env=point_mass", "--preset=test",
+              "--seeds=2", "--seed_start=1", "--config.num_episodes=2",
+              "--grid.planner_config.alpha=0.05,0.3"]
+
+
+@pytest.fixture(scope="module")
+def grid_sweep(tmp_path_factory):
+    """A 2-point x 2-seed grid sweep of one process over 4 CPU devices."""
+    out = tmp_path_factory.mktemp("grid") / "one_process"
+    proc = _run(*GRID_SWEEP, f"--output_dir={out}",
+                env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
     assert proc.returncode == 0, proc.stderr[-2000:]
+    return out
+
+
+def _all_metrics(root):
+    """{run dir relative to root: records without wall times} of every metrics.jsonl."""
+    runs = {}
+    for path in root.rglob("metrics.jsonl"):
+        records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        runs[str(path.parent.relative_to(root))] = [
+            {k: v for k, v in r.items() if k != "wall_time_s"} for r in records]
+    return runs
+
+
+def test_two_process_sweep_writes_the_cells_of_the_one_process_sweep(grid_sweep, tmp_path):
+    # jax.distributed on localhost: 2 processes x 2 CPU devices = the same 4-device mesh.
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "two_processes"
+    env = dict(os.environ, PYTHONUNBUFFERED="1",
+               XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", *GRID_SWEEP, f"--output_dir={out}", "--quiet",
+         f"--coordinator_address=localhost:{port}", "--num_processes=2", f"--process_id={i}"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(2)]
+    try:
+        results = [p.communicate(timeout=600) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    for p, (_, err) in zip(procs, results, strict=True):
+        assert p.returncode == 0, err[-2000:]
+    assert "4 device(s)" in results[0][0] and "done:" not in results[1][0]  # process 0 reports
+    assert _all_metrics(out) == _all_metrics(grid_sweep)  # every cell, written once, equal
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in grid_sweep.iterdir())
+    summary = json.loads((out / "grid_summary.json").read_text())
+    assert summary["num_processes"] == 2 and summary["num_devices"] == 4
+
+
+def test_grid_sweep_writes_cells_table_and_plot(grid_sweep):
+    out = grid_sweep
     cells = sorted(p.name for p in out.iterdir() if p.name.startswith("cell_"))
     assert cells == ["cell_000__planner_config.alpha=0.05", "cell_001__planner_config.alpha=0.3"]
     summary = json.loads((out / "grid_summary.json").read_text())
