@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import time
 from typing import Any, Callable
 
@@ -46,6 +47,17 @@ def compile_and_time(
     compiled = jax.jit(fn).lower(*args).compile()
     compile_s = time.perf_counter() - t0
     block(compiled(*args))  # warm-up: first execution allocates buffers
+    times, cpu = steady_times(compiled, *args, repeats=repeats, min_time_s=min_time_s)
+    return {"compile_s": compile_s, "seconds_per_call": float(np.median(times)),
+            "cpu_seconds_per_call": cpu, "calls": len(times)}
+
+
+def steady_times(
+    compiled: Callable, *args: Any, repeats: int = 5, min_time_s: float = 0.5
+) -> tuple[list[float], float]:
+    """Wall seconds of each call of an already compiled and warmed-up `compiled(*args)` (at
+    least `repeats` calls and `min_time_s` seconds, at most 1000 calls), and the process CPU
+    seconds per call."""
     times: list[float] = []
     start, cpu0 = time.perf_counter(), time.process_time()
     while len(times) < repeats or time.perf_counter() - start < min_time_s:
@@ -54,9 +66,7 @@ def compile_and_time(
         times.append(time.perf_counter() - t)
         if len(times) >= 1000:
             break
-    cpu = (time.process_time() - cpu0) / len(times)
-    return {"compile_s": compile_s, "seconds_per_call": float(np.median(times)),
-            "cpu_seconds_per_call": cpu, "calls": len(times)}
+    return times, (time.process_time() - cpu0) / len(times)
 
 
 def matmul_peak_flops(size: int = 2048, dtype: Any = jnp.float32) -> float:
@@ -75,3 +85,40 @@ def write_json(path: str, payload: dict[str, Any]) -> None:
         json.dump(payload, f, indent=2, sort_keys=False)
         f.write("\n")
     os.replace(tmp, path)
+
+
+def run_json_script(python: str, script: str, config: dict[str, Any],
+                    timeout_s: float) -> dict[str, Any]:
+    """Runs `python script '<config as JSON>'` in a subprocess (e.g. a script inside mbrl-lib's
+    own virtualenv, .mbrl_venv/) and returns the JSON object it printed on its last stdout line,
+    with `wall_s` (the subprocess's whole wall time) added; on a missing interpreter, a timeout
+    or a non-zero exit: {"error": ...} (the last lines of its stderr)."""
+    if not os.path.exists(python):
+        return {"error": f"{python} not found: run `bash benchmarks/setup_mbrl_lib.sh` first"}
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run([python, script, json.dumps(config)], capture_output=True,
+                              text=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout_s:.0f}s"}
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        return {"error": f"exit code {proc.returncode}: " + " | ".join(tail)}
+    try:
+        result = json.loads(lines[-1])
+    except json.JSONDecodeError:
+        return {"error": f"no JSON on the last line of stdout: {lines[-1][:200]!r}"}
+    return dict(result, wall_s=time.perf_counter() - t0)
+
+
+def normalise_argv(argv: list[str]) -> list[str]:
+    """absl flags use underscores; accept documented spellings with dashes
+    (`--compare-mbrl-lib`) too."""
+    out = []
+    for a in argv:
+        if a.startswith("--") and "-" in a[2:].split("=")[0]:
+            name, eq, val = a[2:].partition("=")
+            a = "--" + name.replace("-", "_") + eq + val
+        out.append(a)
+    return out

@@ -25,6 +25,10 @@ problems go through these attributes only.
         (members None: all M members in order, M' = M). key None: the mean prediction (no
         aleatoric noise); a key: one sample per row.
     model.elites(state) -> [K] int32: the members to prefer (arange(M) where nothing ranks).
+    model.noise_size      optional int D: a model declaring D > 0 also takes, in place of the
+        key, standard normals [M', R, D] (float) and uses them exactly as those the key would
+        draw (`jax.random.normal(key, (M', R, D))`); propagation then draws a whole horizon's
+        noise in one call outside its loops. Absent or 0: `step` gets a key per step.
 
 Everything is static Python (sizes, flags) or a pure jittable function, so a model passes
 through `jit`/`vmap` like any function bundle. The ensemble (`make_ensemble`) is one
