@@ -22,6 +22,7 @@ flags.DEFINE_list("envs", ["cartpole_swingup", "cartpole_balance"], "Environment
 flags.DEFINE_integer("seeds", 3, "Seeds per environment.")
 flags.DEFINE_string("preset", "cpu", "PETS preset name.")
 flags.DEFINE_integer("num_episodes", 0, "Override the preset's episode count (0: keep).")
+flags.DEFINE_integer("num_envs", 0, "Override the preset's parallel envs per episode (0: keep).")
 flags.DEFINE_string("out", "benchmarks/results/learning_pets.json", "Output JSON path.")
 
 # Per-env settings beyond the preset, and the return that counts as "solved" for timing.
@@ -42,6 +43,8 @@ def run_env(env: str, seeds: list[int]) -> dict:
     config = dataclasses.replace(pets.preset(env, FLAGS.preset), **settings["overrides"])
     if FLAGS.num_episodes:
         config = dataclasses.replace(config, num_episodes=FLAGS.num_episodes)
+    if FLAGS.num_envs:
+        config = dataclasses.replace(config, num_envs=FLAGS.num_envs)
     t0 = time.perf_counter()
     _, records, info = run_sweep(pets.make_program(config), seeds,
                                  progress_fn=lambda rs: print(

@@ -231,6 +231,27 @@ def test_aleatoric_noise_has_the_model_std():
     assert float(jnp.std(det.trajectories[:, :, -1, 1])) == 0.0
 
 
+@pytest.mark.parametrize("mode", ["ts1", "tsinf", "random_model"])
+def test_predrawn_noise_equals_per_step_keys(mode):
+    """The ensemble declares `noise_size`, so propagate draws a horizon's noise before its loop;
+    the same model without it (a protocol-only wrapper) gets the step keys and draws per step:
+    same numbers, same trajectories and members."""
+    model, st = random_nonlinear_model(probabilistic=True)
+    # std well above rounding: the bounds put logvar in (min, max) = (-10, 0.5)
+    st = st.replace(params={**st.params, "min_logvar": st.params["min_logvar"] + 8.0})
+    keys_only = type("KeysOnly", (), {k: getattr(model, k) for k in (
+        "state_size", "action_size", "num_members", "num_elites", "has_reward",
+        "has_termination", "init", "fit", "step", "elites")})()
+    assert model.noise_size > 0 and not hasattr(keys_only, "noise_size")
+    cfg = PropagationConfig(mode, 6)
+    a = run(model, st, cfg, 4, 5, reward_fn=reward_quadratic)
+    b = run(keys_only, st, cfg, 4, 5, reward_fn=reward_quadratic)
+    np.testing.assert_array_equal(a.members, b.members)
+    np.testing.assert_allclose(a.trajectories, b.trajectories, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(a.values, b.values, rtol=1e-5, atol=1e-6)
+    assert float(jnp.std(a.trajectories[:, :, -1])) > 1e-3  # the noise is really there
+
+
 def test_risk_aggregations():
     rng = np.random.default_rng(0)
     r = rng.normal(size=(6, 8)).astype(np.float32)

@@ -5,13 +5,15 @@ Each mode is one small function `layout(obs, actions, M, P, key) -> Layout` in t
 
     x = layout.x0
     for t in range(H):                                # a lax.scan
+        x, returns = layout.reorder((x, returns), aux_t)     # ts1 only: one gather
         xm, am = layout.to_members(x, actions_t, aux_t)      # [M, R, S], [M, R, A]
         step = transition(xm, am)                            # one batched model call
         x, reward, done = layout.from_members(step, aux_t)   # back to the mode's layout
 
 Rows that ride the same member sit in the same slice, so every step is one stacked-member
-matmul per layer (`[M, R, in] x [M, in, out]`), never M separate calls. A new mode (e.g.
-moment matching) is a new function and one table entry.
+matmul per layer (`[M, R, in] x [M, in, out]`), never M separate calls, and the layouts are
+chosen so that to/from_members are free reshapes. A new mode (e.g. moment matching) is a new
+function and one table entry.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class Layout(NamedTuple):
     trajectories(states [H, layout..., S]) -> [N, P', H, S].
     members(member_ids [M]) -> [N, P', H] model index used by each particle at each step.
     samples_noise: False where the mode propagates mean predictions (no aleatoric sample).
+    reorder(tree, aux_t) -> tree: moves the particles (every leaf in the mode's layout; 0-d
+      leaves are kept) at the start of a step; None: particles never move (all modes but ts1).
     """
 
     x0: jax.Array
@@ -45,6 +49,7 @@ class Layout(NamedTuple):
     trajectories: Callable[[jax.Array], jax.Array]
     members: Callable[[jax.Array], jax.Array]
     samples_noise: bool = True
+    reorder: Callable[[Any, Any], Any] | None = None
 
 
 def _tree(fn: Callable[[jax.Array], jax.Array]) -> Callable[[Any], Any]:
@@ -108,44 +113,58 @@ def tsinf(obs: jax.Array, actions: jax.Array, m: int, p: int, key: jax.Array) ->
 
 
 def ts1(obs: jax.Array, actions: jax.Array, m: int, p: int, key: jax.Array) -> Layout:
-    """TS1: every step a per-candidate permutation puts particle perm[n, j] into slot j, and
-    slot j rides member j // G, so each particle redraws its member every step."""
+    """TS1: every step a uniform per-candidate permutation deals the P particles to the slots
+    (slot j = e * G + g rides member e), so each particle redraws its member every step.
+
+    Particles live in tsinf's slot layout [M, N, G, S]. perm_t[n, j] is the particle dealt to
+    slot j at step t; it sat in slot inv_{t-1}[n, perm_t[n, j]] after step t-1, so a step moves
+    the particles (and their running returns) with ONE gather of precomputed flat indices:
+    no sort, scatter or transpose inside the horizon loop. Canonical particle order (particle
+    i of candidate n) is restored once, at the end, from the last step's inverse.
+    """
     n, h, _ = actions.shape
     g, size = p // m, obs.shape[-1]
-    # All H per-candidate permutations in one batched sort, outside the horizon loop.
-    perms = jnp.argsort(jax.random.uniform(key, (h, n, p)), axis=-1)
+    to_members, from_members = _fixed_groups(n, m, g, size)
+    # All H permutations and their inverses in batched sorts, outside the horizon loop (they
+    # depend only on the key, so XLA also hoists them out of a planner's iteration loop).
+    perms = jnp.argsort(jax.random.uniform(key, (h, n, p)), axis=-1)  # [H, N, P]: particle
+    inv = jnp.argsort(perms, axis=-1)  # [H, N, P]: slot of each particle
+    # Before step 0 every particle is the same obs: any source order is right; identity.
+    prev_inv = jnp.concatenate([jnp.broadcast_to(jnp.arange(p), (1, n, p)), inv[:-1]])
+    src = jnp.take_along_axis(prev_inv, perms, axis=-1)  # [H, N, P]: source slot of slot j
+    # Flat position in [M, N, G] of (candidate n, slot j), arranged in the target layout.
+    flat = (src // g) * (n * g) + jnp.arange(n)[None, :, None] * g + src % g
+    gather_idx = jnp.transpose(flat.reshape(h, n, m, g), (0, 2, 1, 3)).reshape(h, m * n * g)
 
-    def to_members(x, a, perm):  # x [N, P, S] in canonical particle order
-        slots = jnp.take_along_axis(x, perm[..., None], axis=1)
-        xm = jnp.transpose(slots.reshape(n, m, g, size), (1, 0, 2, 3)).reshape(m, n * g, size)
-        ab = jnp.broadcast_to(a[None, :, None], (m, n, g, a.shape[-1]))
-        return xm, ab.reshape(m, n * g, -1)
+    def reorder(tree, idx):
+        def move(v):  # [M, N, G, ...] -> the same, particles moved to this step's slots
+            if v.ndim == 0:
+                return v
+            return v.reshape((m * n * g,) + v.shape[3:])[idx].reshape(v.shape)
 
-    def from_members(tree, perm):
-        # Inverse permutation by a scatter (cheaper to compile and run than a second sort).
-        rows = jnp.arange(n)[:, None]
-        inv = jnp.zeros_like(perm).at[rows, perm].set(jnp.arange(p, dtype=perm.dtype)[None])
+        return _tree(move)(tree)
 
-        def back(v):  # [M, N*G, ...] slot layout -> canonical [N, P, ...]
-            rest = v.shape[2:]
-            v = jnp.swapaxes(v.reshape((m, n, g) + rest), 0, 1).reshape((n, p) + rest)
-            return jnp.take_along_axis(v, inv.reshape(inv.shape + (1,) * (v.ndim - 2)), axis=1)
+    def canonical(v, inv_t):  # [M, N, G, ...] slots -> [N, P, ...] particles (inv_t [N, P])
+        rest = v.shape[3:]
+        v = jnp.swapaxes(v, 0, 1).reshape((n, p) + rest)
+        return jnp.take_along_axis(v, inv_t.reshape(inv_t.shape + (1,) * len(rest)), axis=1)
 
-        return _tree(back)(tree)
+    def trajectories(t):  # [H, M, N, G, S] -> [N, P, H, S]
+        return jnp.transpose(jax.vmap(canonical)(t, inv), (1, 2, 0, 3))
 
     def members(ids):
-        inv = jnp.argsort(perms, axis=-1)  # [H, N, P]: slot of each particle at each step
         return jnp.transpose(ids[inv // g], (1, 2, 0))
 
     return Layout(
-        x0=jnp.broadcast_to(obs, (n, p, size)),
+        x0=jnp.broadcast_to(obs, (m, n, g, size)),
         actions=jnp.swapaxes(actions, 0, 1),
-        aux=perms,
+        aux=gather_idx,
         to_members=to_members,
         from_members=from_members,
-        particle_returns=lambda ret: ret,
-        trajectories=lambda t: jnp.transpose(t, (1, 2, 0, 3)),
+        particle_returns=lambda ret: canonical(ret, inv[-1]),
+        trajectories=trajectories,
         members=members,
+        reorder=reorder,
     )
 
 

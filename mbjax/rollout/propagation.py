@@ -122,6 +122,25 @@ def check_setup(model: Any, config: PropagationConfig, reward_fn: RewardFn | Non
     return members
 
 
+def _step_noise(model: Any, layout: modes.Layout, step_keys: jax.Array) -> jax.Array:
+    """What each step's model call gets for its aleatoric noise, stacked over H: the step keys
+    [H, 2], or, for a model declaring `noise_size` D > 0 (the ensemble), the standard normals
+    themselves, [H, M, R, D], drawn in one call before the horizon loop (bit-identical to the
+    model drawing them from the same keys).
+
+    One draw per horizon instead of H small ones; and since an objective's key is fixed for a
+    plan (common random numbers), XLA hoists this draw out of the planner's iteration loop too,
+    so the noise is drawn once per plan, not once per planner iteration.
+    """
+    size = getattr(model, "noise_size", None)
+    if not size:
+        return step_keys  # a model without pre-drawn noise (or a deterministic one)
+    aux0 = jax.tree_util.tree_map(lambda v: v[0], layout.aux)
+    xm, _ = jax.eval_shape(layout.to_members, layout.x0, layout.actions[0], aux0)
+    shape, dtype = xm.shape[:-1] + (size,), layout.x0.dtype
+    return jax.vmap(lambda k: jax.random.normal(k, shape, dtype))(step_keys)
+
+
 def propagate(
     model: Any,
     config: PropagationConfig,
@@ -155,18 +174,20 @@ def propagate(
     k_assign, k_steps = jax.random.split(key)
     layout = modes.MODES[config.mode](obs, actions, m, config.num_particles, k_assign)
     sample = config.sample_noise and layout.samples_noise
+    step_noise = _step_noise(model, layout, jax.random.split(k_steps, horizon)) if sample else None
 
     def body(carry: _Carry, xs) -> tuple[_Carry, jax.Array]:
-        a, k, aux = xs
+        a, noise, aux = xs
+        if layout.reorder is not None:
+            carry = layout.reorder(carry, aux)
         xm, am = layout.to_members(carry.x, a, aux)
-        out = transition(model_state, xm, am, k if sample else None, members)
+        out = transition(model_state, xm, am, noise, members)
         out = layout.from_members(out, aux)
         returns = accumulate(carry.returns, out.reward, out.done, config.discount)
         return _Carry(out.next_obs, returns), out.next_obs
 
     init = _Carry(layout.x0, init_returns(layout.x0.shape[:-1]))
-    xs = (layout.actions, jax.random.split(k_steps, horizon), layout.aux)
-    final, traj = jax.lax.scan(body, init, xs)
+    final, traj = jax.lax.scan(body, init, (layout.actions, step_noise, layout.aux))
     particle_returns = layout.particle_returns(final.returns.total)
     values = aggregate_returns(particle_returns, config.risk, config.risk_k, config.cvar_alpha)
     if not return_trajectories:
