@@ -26,6 +26,7 @@ so a killed run keeps what it measured. `--quick` shrinks everything (about a mi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import time
 import traceback
@@ -209,12 +210,19 @@ def pets_section(report: Report, entry: dict, s: Settings, until: float) -> None
           f"{entry['setup_s']:.1f}s", flush=True)
     first: list[tuple[int, float]] = []  # (seeds, seconds) of the first row measured
 
+    # The same episode without its model fit: where the time goes (fit vs planning).
+    plan_step = guard_step(functools.partial(bundle.learning_episode, fit=False),
+                           program.on_nonfinite)
+
     def measure(n: int) -> dict[str, Any]:
         sub = jax.tree_util.tree_map(lambda x: x[:n], states)
         t = compile_and_time(jax.vmap(learn_step), sub, repeats=1, min_time_s=0.0)
         sec = t["seconds_per_call"]
+        plan = compile_and_time(jax.vmap(plan_step), sub, repeats=1, min_time_s=0.0)
         first.append((n, sec))
         return {"seeds": n, "compile_s": t["compile_s"], "seconds_per_episode": sec,
+                "seconds_planning": plan["seconds_per_call"],
+                "seconds_fit": sec - plan["seconds_per_call"],
                 "calls": t["calls"], "env_steps_per_s": n * env_steps / sec,
                 "time_relative_to_first": sec / first[0][1], "first_seeds": first[0][0]}
 
@@ -222,7 +230,8 @@ def pets_section(report: Report, entry: dict, s: Settings, until: float) -> None
               lambda r: (f"pets {r['seeds']:>3} seeds: {r['seconds_per_episode']:8.2f}s per "
                          f"episode ({r['time_relative_to_first']:.2f}x {r['first_seeds']} "
                          "seed(s)), "
-                         f"{r['env_steps_per_s']:10,.0f} env steps/s, "
+                         f"{r['env_steps_per_s']:10,.0f} env steps/s, planning "
+                         f"{r['seconds_planning']:.2f}s, fit {r['seconds_fit']:.2f}s, "
                          f"compile {r['compile_s']:.1f}s"))
 
 
