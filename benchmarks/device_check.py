@@ -183,22 +183,33 @@ def planner_section(report: Report, entry: dict, s: Settings, until: float) -> N
         f"compile {r['compile_s']:.1f}s"))
 
 
-def pets_section(report: Report, entry: dict, s: Settings, until: float) -> None:
-    """One PETS learning episode (with its model fit) vmapped over 1, 8, 64 seeds.
-
-    The states come from `init` + one random seed episode for the largest seed count (one
-    compile), sliced to each count; the learning step is the one the runners execute.
-    """
+def _pets_run(s: Settings, num_envs: int) -> tuple[Any, Any, Any, Callable, Callable]:
+    """(config, PETS bundle, Program, seed-episode step, first learning-episode step) of the
+    measured PETS run: the settings' preset on cartpole_swingup with `num_envs` envs; the steps
+    are the ones the runners execute."""
     from mbjax.agents import pets
     from mbjax.agents.program import guard_step
 
-    config = pets.preset("cartpole_swingup", s.pets_preset)
+    config = dataclasses.replace(pets.preset("cartpole_swingup", s.pets_preset),
+                                 num_envs=num_envs)
     if s.pets_episode_length is not None:
         config = dataclasses.replace(config, episode_length=s.pets_episode_length)
     bundle = pets.make_pets(config)
     program = pets.make_program(config, bundle)
     seed_step, learn_step = (guard_step(seg.step, program.on_nonfinite)
                              for seg in program.segments[:2])
+    return config, bundle, program, seed_step, learn_step
+
+
+def pets_section(report: Report, entry: dict, s: Settings, until: float) -> None:
+    """One PETS learning episode (with its model fit) vmapped over 1, 8, 64 seeds.
+
+    The states come from `init` + one random seed episode for the largest seed count (one
+    compile), sliced to each count; the learning step is the one the runners execute.
+    """
+    from mbjax.agents.program import guard_step
+
+    config, bundle, program, seed_step, learn_step = _pets_run(s, num_envs=1)
     env_steps = bundle.num_steps * config.action_repeat
     t0 = time.perf_counter()
     keys = jax.random.split(jax.random.PRNGKey(0), max(s.pets_seeds))
@@ -238,20 +249,10 @@ def pets_section(report: Report, entry: dict, s: Settings, until: float) -> None
 def pets_envs_section(report: Report, entry: dict, s: Settings, until: float) -> None:
     """One PETS learning episode of one seed stepping `num_envs` B = 1 and 8 environments (the
     planner vmapped over them): env steps per wall second, and B=8's relative to B=1's."""
-    from mbjax.agents import pets
-    from mbjax.agents.program import guard_step
-
     first: list[float] = []  # env steps/s of B=1
 
     def measure(num_envs: int) -> dict[str, Any]:
-        config = dataclasses.replace(pets.preset("cartpole_swingup", s.pets_preset),
-                                     num_envs=num_envs)
-        if s.pets_episode_length is not None:
-            config = dataclasses.replace(config, episode_length=s.pets_episode_length)
-        bundle = pets.make_pets(config)
-        program = pets.make_program(config, bundle)
-        seed_step, learn_step = (guard_step(seg.step, program.on_nonfinite)
-                                 for seg in program.segments[:2])
+        config, bundle, program, seed_step, learn_step = _pets_run(s, num_envs)
         state, _ = jax.jit(lambda k: seed_step(program.init(k)))(jax.random.PRNGKey(0))
         t = compile_and_time(learn_step, state, repeats=1, min_time_s=0.0)
         rate = num_envs * bundle.num_steps * config.action_repeat / t["seconds_per_call"]

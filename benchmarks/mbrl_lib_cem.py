@@ -61,35 +61,18 @@ def main(cfg: dict) -> dict:
     import_s = time.perf_counter() - t_import
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg["threads"]))
-    hidden = list(cfg["hidden"])
-    if len(set(hidden)) != 1:
-        raise ValueError(f"mbrl-lib's GaussianMLP needs equal hidden widths, got {hidden}")
     torch.manual_seed(cfg.get("seed", 0))
     obs_size, action_size = int(cfg["obs_size"]), int(cfg["action_size"])
 
+    from mbrl_lib_common import ensemble_conf
+
     t_setup = time.perf_counter()
+    conf = ensemble_conf(cfg, PROPAGATION[cfg["propagation"]])
     conf = omegaconf.OmegaConf.create(
         {
-            "device": "cpu",
-            "dynamics_model": {
-                "_target_": "mbrl.models.GaussianMLP",
-                "_recursive_": False,
-                "device": "cpu",
-                "num_layers": len(hidden),
-                "in_size": obs_size + action_size,
-                "out_size": obs_size,
-                "ensemble_size": int(cfg["ensemble_size"]),
-                "hid_size": hidden[0],
-                "deterministic": False,
-                "propagation_method": PROPAGATION[cfg["propagation"]],
-                "learn_logvar_bounds": False,
-                "activation_fn_cfg": {"_target_": "torch.nn.SiLU"},
-            },
+            **conf,
             "algorithm": {
-                "learned_rewards": False,
-                "target_is_delta": True,
-                "normalize": True,
-                "normalize_double_precision": True,
+                **conf["algorithm"],
                 "num_particles": int(cfg["particles"]),
                 "agent": {
                     "_target_": "mbrl.planning.TrajectoryOptimizerAgent",

@@ -39,37 +39,11 @@ import time
 def _model(cfg: dict):
     import mbrl.util.common
     import omegaconf
+    from mbrl_lib_common import ensemble_conf
 
-    hidden = list(cfg["hidden"])
-    if len(set(hidden)) != 1:
-        raise ValueError(f"mbrl-lib's GaussianMLP needs equal hidden widths, got {hidden}")
     obs_size, action_size = int(cfg["obs_size"]), int(cfg["action_size"])
     conf = omegaconf.OmegaConf.create(
-        {
-            "device": "cpu",
-            "dynamics_model": {
-                "_target_": "mbrl.models.GaussianMLP",
-                "_recursive_": False,
-                "device": "cpu",
-                "num_layers": len(hidden),
-                "in_size": obs_size + action_size,
-                "out_size": obs_size,
-                "ensemble_size": int(cfg["ensemble_size"]),
-                "hid_size": hidden[0],
-                "deterministic": False,
-                "propagation_method": "fixed_model",
-                "learn_logvar_bounds": False,
-                "activation_fn_cfg": {"_target_": "torch.nn.SiLU"},
-            },
-            "algorithm": {
-                "learned_rewards": False,
-                "target_is_delta": True,
-                "normalize": True,
-                "normalize_double_precision": True,
-            },
-            "overrides": {"num_elites": None},
-        }
-    )
+        {**ensemble_conf(cfg, "fixed_model"), "overrides": {"num_elites": None}})
     return mbrl.util.common.create_one_dim_tr_model(conf, (obs_size,), (action_size,))
 
 

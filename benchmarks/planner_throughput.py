@@ -46,10 +46,8 @@ The CPU may be shared: the JSON records os.getloadavg() at the start, per row an
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
-import subprocess
 import sys
 import time
 from typing import Any
@@ -58,7 +56,14 @@ import jax
 import jax.numpy as jnp
 from absl import app, flags
 
-from benchmarks.common import compile_and_time, device_info, matmul_peak_flops, write_json
+from benchmarks.common import (
+    compile_and_time,
+    device_info,
+    matmul_peak_flops,
+    normalise_argv,
+    run_json_script,
+    write_json,
+)
 from mbjax.models import EnsembleConfig, make_ensemble
 from mbjax.models.mlp import mlp_flops_per_row
 from mbjax.planners import (
@@ -89,7 +94,7 @@ def define_flags() -> None:
     flags.DEFINE_bool("png", True, "Also write a PNG chart next to the JSON.")
 
 
-# `--compare-mbrl-lib` (with a dash, as documented) is accepted too: see _normalise_argv.
+# `--compare-mbrl-lib` (with a dash, as documented) is accepted too: common.normalise_argv.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -444,24 +449,13 @@ def run_mbrl_lib(size: Size, calls: int, warmup: bool, timeout_s: float) -> dict
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mbrl_lib_cem.py")
     cfg = dict(mbrl_lib_config(size, calls), warmup=warmup)
     load = _loadavg()
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            [FLAGS.mbrl_python, script, json.dumps(cfg)],
-            capture_output=True, text=True, timeout=timeout_s, check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return {"size": size.name, "config": cfg, "error": f"timed out after {timeout_s:.0f}s"}
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        return {"size": size.name, "config": cfg, "error": " | ".join(tail)}
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res = run_json_script(FLAGS.mbrl_python, script, cfg, timeout_s)
+    if "error" in res:
+        return {"size": size.name, "config": cfg, "error": res["error"]}
     steps, flops, _ = plan_cost("cem", size, size.mode)
     res.update(
         size=size.name,
         config=cfg,
-        wall_s=wall,
         loadavg=load,
         model_steps_per_plan=steps,
         model_steps_per_s=steps / res["seconds_per_plan"],
@@ -682,17 +676,6 @@ def targets(rows: list[dict], mbrl: list[dict]) -> dict[str, Any]:
     }
 
 
-def _normalise_argv(argv: list[str]) -> list[str]:
-    """absl flags use underscores; accept the documented `--compare-mbrl-lib` spelling too."""
-    out = []
-    for a in argv:
-        if a.startswith("--") and "-" in a[2:].split("=")[0]:
-            name, eq, val = a[2:].partition("=")
-            a = "--" + name.replace("-", "_") + eq + val
-        out.append(a)
-    return out
-
-
 if __name__ == "__main__":
     define_flags()
-    app.run(main, argv=_normalise_argv(sys.argv))
+    app.run(main, argv=normalise_argv(sys.argv))
