@@ -115,6 +115,14 @@ BAD: list[tuple[str, Callable[[], Any], str]] = [
      r"CEMConfig\.alpha=nan is invalid; allowed: a number in \[0"),
     ("planner_wrong_config", lambda: make_planner("cem", MPPIConfig()),
      r"config for planner 'cem' is a MPPIConfig: allowed is CEMConfig"),
+    ("ilqr_reg_negative", lambda: make_planner("ilqr", reg_init=-1.0),
+     r"ILQRConfig\.reg_init=-1\.0 is invalid; allowed: a number >= 0"),
+    ("ilqr_horizon_0", lambda: make_planner("ilqr", horizon=0),
+     r"ILQRConfig\.horizon=0 is invalid; allowed: an int >= 1"),
+    ("ilqr_bare_objective", lambda: make_planner("ilqr", horizon=2).plan(
+        make_planner("ilqr", horizon=2).init(1, jax.random.PRNGKey(0)), lambda a: a.sum((1, 2)),
+        None, jax.random.PRNGKey(0)),
+     r"problem='function' is invalid; allowed: a problem with x0, step and reward"),
     # Propagation and imagination.
     ("propagation_particles_0", lambda: PropagationConfig(num_particles=0),
      r"PropagationConfig\.num_particles=0 is invalid; allowed: an int >= 1"),

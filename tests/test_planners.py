@@ -559,4 +559,4 @@ def test_unknown_names_and_fields_raise():
     planner_cfg = P.planner_config("icem", population=60)
     assert dataclasses.replace(P.ICEMConfig(), population=60) == planner_cfg
     assert set(P.PLANNERS) == {"random_shooting", "cem", "icem", "mppi", "gradient",
-                               "cem_gradient"}
+                               "cem_gradient", "ilqr"}

@@ -19,6 +19,10 @@ does not retrace a jitted `plan`, and a grid over them is a vmap:
     grid = jax.vmap(lambda a: planner.plan(with_hparams(state, alpha=a), problem, obs, key))
     actions, states, info = grid(alphas)                             # actions: [3, H, A]
 
+`ilqr` (iLQR/DDP, `mbjax.planners.ilqr`) plans on a problem's `step` and `reward` instead of its
+objective; `mbjax.planners.lqr` has the LQR solvers it is built on (finite-horizon time-varying
+Riccati, infinite-horizon gain).
+
 Planners know nothing about models or environments: `mbjax.rollout` builds objectives.
 """
 
@@ -45,6 +49,7 @@ from mbjax.planners.gradient import (
     make_gradient,
 )
 from mbjax.planners.icem import ICEMConfig, ICEMHParams, ICEMState, make_icem
+from mbjax.planners.ilqr import ILQRConfig, ILQRHParams, make_ilqr
 from mbjax.planners.mppi import MPPIConfig, MPPIHParams, make_mppi
 from mbjax.planners.noise import colored_noise
 from mbjax.planners.shooting import ShootingConfig, make_shooting
@@ -57,6 +62,7 @@ PLANNERS: dict[str, tuple[type, Callable[[Any], Planner]]] = {
     "mppi": (MPPIConfig, make_mppi),
     "gradient": (GradientConfig, make_gradient),
     "cem_gradient": (CEMGradientConfig, make_cem_gradient),
+    "ilqr": (ILQRConfig, make_ilqr),
 }
 
 
@@ -93,6 +99,8 @@ __all__ = [
     "ICEMConfig",
     "ICEMHParams",
     "ICEMState",
+    "ILQRConfig",
+    "ILQRHParams",
     "MPPIConfig",
     "MPPIHParams",
     "Objective",
@@ -106,6 +114,7 @@ __all__ = [
     "make_cem_gradient",
     "make_gradient",
     "make_icem",
+    "make_ilqr",
     "make_mppi",
     "make_planner",
     "make_shooting",

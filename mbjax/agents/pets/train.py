@@ -31,7 +31,7 @@ from mbjax.agents.pets.config import Config
 from mbjax.agents.program import Program, Segment, make_pure_train
 from mbjax.models import FitMetrics, all_finite, learner_model
 from mbjax.planners import make_planner
-from mbjax.rollout import make_model_objective
+from mbjax.rollout import make_model_objective, make_model_problem
 
 
 @struct.dataclass
@@ -197,11 +197,31 @@ def mpc_plan(objective_for: Callable[..., Any], planner: Any, model_state: Any,
              planner_state: Any, obs: jax.Array, key: jax.Array) -> tuple[jax.Array, Any, dict]:
     """One MPC decision: the action sequence [H, A] planned from `obs` [obs_size] under the model.
 
-    objective_for: `make_model_objective`'s function; returns (actions, planner_state, info).
+    objective_for: `make_model_objective`'s function (or `make_model_problem`'s, for planners
+    that need the dynamics); returns (actions, planner_state, info).
     """
     k_obj, k_plan = jax.random.split(key)
     objective = objective_for(model_state, obs, k_obj)
     return planner.plan(planner_state, objective, obs, k_plan)
+
+
+def one_member_problem(model: Any, problem_for: Callable[..., Any], elites_only: bool,
+                       reward_fn: Any, model_state: Any, obs: jax.Array, key: jax.Array) -> Any:
+    """`make_model_problem`'s problem with `step` (and a learned reward) through ONE member,
+    drawn from `key` among the members used (all, or the elites): iLQR on a sampled model."""
+    problem = problem_for(model_state, obs, key)
+    pool = model.elites(model_state) if elites_only else jnp.arange(model.num_members)
+    member = pool[jax.random.randint(jax.random.fold_in(key, 1), (), 0, pool.shape[0])]
+
+    def member_step(x: jax.Array, action: jax.Array) -> Any:
+        return model.step(model_state, x[None, None], action[None, None], None, member[None])
+
+    def reward(x: jax.Array, action: jax.Array, next_x: jax.Array) -> jax.Array:
+        if reward_fn is not None:
+            return reward_fn(x, action, next_x)
+        return member_step(x, action).reward[0, 0]
+
+    return problem._replace(step=lambda x, a: member_step(x, a).next_obs[0, 0], reward=reward)
 
 
 def plan_episode(env: Any, planner: Any, plan: Callable[..., tuple[jax.Array, Any, dict]],
@@ -297,7 +317,16 @@ def make_pets(config: Config, model: Any = None) -> PETS:
         config.env, config.learned_reward, config.learned_termination,
         config.use_estimated_reward,
     )
-    objective_for = make_model_objective(model, config.propagation, reward_fn, termination_fn)
+    # Planners that use the dynamics (iLQR: `needs_dynamics`) get a PlanningProblem (objective
+    # plus the members' mean step and the reward); the others keep the bare objective.
+    if getattr(config.planner_config, "needs_dynamics", False):
+        objective_for = make_model_problem(model, config.propagation, reward_fn, termination_fn)
+        if getattr(config.planner_config, "model_dynamics", "mean") == "member":  # iLQR default
+            objective_for = functools.partial(one_member_problem, model, objective_for,
+                                              config.propagation.elites_only, reward_fn)
+    else:
+        objective_for = make_model_objective(model, config.propagation, reward_fn,
+                                             termination_fn)
     steps_per_plan = min(config.steps_per_plan, num_steps)
     num_plans = math.ceil(num_steps / steps_per_plan)
     layout = EpisodeLayout(num_steps, steps_per_plan, num_plans, config.action_repeat,
