@@ -70,12 +70,21 @@ def step(env: Any, state: Any, action: jax.Array) -> tuple[Any, Transition]:
     return next_state, make_transition(state, action, next_state)
 
 
-def empty_transition(obs_size: int, action_size: int) -> Transition:
-    """A single all-zero float32 Transition: the example item of a replay buffer."""
+def empty_transition(
+    obs_size: int | tuple[int, ...], action_size: int, obs_dtype: Any = jnp.float32
+) -> Transition:
+    """A single all-zero Transition: the example item of a replay buffer.
+
+    obs_size: an int (vector obs [obs_size]) or a shape (e.g. images (H, W, C), as a pixel env's
+    `observation_size` gives it); obs_dtype: the dtype obs/next_obs are stored in (uint8 for
+    images: 4x less memory than float32; `replay.add` casts to the buffer's dtype). Everything
+    else is float32.
+    """
     zero = jnp.zeros((), jnp.float32)
+    shape = tuple(obs_size) if isinstance(obs_size, (tuple, list)) else (obs_size,)
     return Transition(
-        obs=jnp.zeros((obs_size,), jnp.float32), action=jnp.zeros((action_size,), jnp.float32),
-        reward=zero, next_obs=jnp.zeros((obs_size,), jnp.float32), terminated=zero, truncated=zero,
+        obs=jnp.zeros(shape, obs_dtype), action=jnp.zeros((action_size,), jnp.float32),
+        reward=zero, next_obs=jnp.zeros(shape, obs_dtype), terminated=zero, truncated=zero,
     )
 
 

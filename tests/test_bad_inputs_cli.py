@@ -193,6 +193,7 @@ CASES = [
     ("eval_config_override", _evaluate(_nothing, "--config.num_episodes=3"),
      "no --config overrides"),
     ("eval_out_is_dir", _evaluate(_nothing, "--out=/"), "--out='/' is invalid"),
+    ("eval_video_size", _evaluate(_nothing, "--video_size=0"), "--video_size=0 is invalid"),
     ("eval_stochastic_pets", _evaluate(_nothing, "--stochastic"),
      "pets policy option='deterministic' is invalid"),
     ("output_empty", _train("--output_dir="), "--output_dir='' is invalid"),
@@ -245,6 +246,12 @@ def test_evaluate_reports_and_writes_the_returns(finished, tmp_path):
     assert min(result["returns"]) == result["return_min"] <= result["return_mean"]
     assert result["return_mean"] <= result["return_max"] == max(result["returns"])
     assert result["iteration"] == 4 and result["env_steps"] == _metrics(run)[-1]["env_steps"]
+    # The first episode as a video (point_mass renders): a GIF with one frame per step + reset.
+    from PIL import Image
+
+    assert result["video"] == os.path.join(run, "evaluation.gif")
+    with Image.open(result["video"]) as gif:
+        assert gif.n_frames == 51 and gif.size == (128, 128)
 
 
 def test_run_dir_files_and_tensorboard(finished):

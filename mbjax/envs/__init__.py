@@ -10,6 +10,7 @@ Importing this package does not import Brax or Playground; `make` does, for thos
 """
 
 from mbjax.envs.base import Env, State, Wrapper
+from mbjax.envs.pixels import PixelWrapper
 from mbjax.envs.registry import (
     BRAX_BACKENDS,
     BRAX_ENVS,
@@ -32,6 +33,6 @@ from mbjax.envs.task_fns import (
 
 __all__ = [
     "BRAX_BACKENDS", "BRAX_ENVS", "DMC_ENVS", "DMC_IMPLS", "OWN_TASKS", "TASK_TABLE", "Env",
-    "State", "TaskFns", "Wrapper", "check_name", "describe", "make", "names",
+    "PixelWrapper", "State", "TaskFns", "Wrapper", "check_name", "describe", "make", "names",
     "pendulum_swingup_task_fns", "resolve_task", "task_fns", "task_names",
 ]

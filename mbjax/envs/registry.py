@@ -72,6 +72,9 @@ def make(
     *,
     episode_length: int | None = None,
     action_repeat: int = 1,
+    pixels: bool = False,
+    frame_stack: int | None = None,
+    image_size: int | None = None,
     **kwargs: Any,
 ) -> Any:
     """Creates environment `name` wrapped in `EpisodeWrapper` (Brax `Env` protocol).
@@ -82,6 +85,12 @@ def make(
       episode_length: time limit in wrapped-env steps (default: own tasks 200, point_mass 50,
         brax 1000, dmc the Playground config's `episode_length` (1000)).
       action_repeat: repeat each action this many env steps, summing rewards.
+      pixels: observe uint8 images [image_size, image_size, 3 * frame_stack] instead of the
+        vector observation (`mbjax.envs.pixels.PixelWrapper` around the `EpisodeWrapper`; frames
+        are stacked oldest first, newest last; rewards still come from the state; the vector
+        observation is in `state.info['state_obs']`).
+      frame_stack: frames per observation (default 1); only with pixels=True.
+      image_size: image height = width in pixels (default 64); only with pixels=True.
       **kwargs: family-specific options:
         brax/*: `backend` in BRAX_BACKENDS (default 'generalized') and the Brax env's constructor
           arguments (e.g. `ctrl_cost_weight`, `n_frames`);
@@ -95,12 +104,15 @@ def make(
 
     Raises:
       ValueError: unknown name (listing known names and the closest match), episode_length <= 0,
-        action_repeat < 1, or an unknown keyword / backend / impl.
+        action_repeat < 1, an unknown keyword / backend / impl, frame_stack / image_size without
+        pixels=True, or pixels=True for an env `mbjax.render` cannot draw.
     """
     check_name(name)
     if episode_length is not None:
         validation.check_int("make: episode_length", episode_length)
     validation.check_int("make: action_repeat", action_repeat)
+    if not pixels and (frame_stack is not None or image_size is not None):
+        raise ValueError("make: frame_stack and image_size need pixels=True")
 
     if name.startswith("brax/"):
         env, default_length = _make_brax(name[len("brax/"):], kwargs)
@@ -109,7 +121,16 @@ def make(
     else:
         env, default_length = _make_own(name, kwargs)
     length = default_length if episode_length is None else episode_length
-    return EpisodeWrapper(env, episode_length=length, action_repeat=action_repeat)
+    env = EpisodeWrapper(env, episode_length=length, action_repeat=action_repeat)
+    if pixels:
+        from mbjax.envs.pixels import PixelWrapper  # imports mbjax.render only when asked
+
+        env = PixelWrapper(
+            env,
+            frame_stack=1 if frame_stack is None else frame_stack,
+            image_size=64 if image_size is None else image_size,
+        )
+    return env
 
 
 def _unknown_kwargs(name: str, given: dict, allowed: set[str]) -> None:
