@@ -25,6 +25,8 @@ problems go through these attributes only.
         (members None: all M members in order, M' = M). key None: the mean prediction (no
         aleatoric noise); a key: one sample per row.
     model.elites(state) -> [K] int32: the members to prefer (arange(M) where nothing ranks).
+    model.observation_shape  optional: the shape of the observations `fit` reads, for a model
+        whose x is not the observation (a latent model); absent: [S].
     model.noise_size      optional int D: a model declaring D > 0 also takes, in place of the
         key, standard normals [M', R, D] (float) and uses them exactly as those the key would
         draw (`jax.random.normal(key, (M', R, D))`); propagation then draws a whole horizon's
@@ -132,7 +134,10 @@ def _check_outputs(model: Any, where: str) -> None:
                 f"expected {shape} (has_reward={model.has_reward}, "
                 f"has_termination={model.has_termination})"
             )
-    buffer = jax.eval_shape(lambda: replay.init(8, acting.empty_transition(s, a)))
+    # A latent model steps latents but fits on observations: it names their shape in
+    # `observation_shape` (optional; default: the observations are the state, [S]).
+    obs_shape = getattr(model, "observation_shape", s)
+    buffer = jax.eval_shape(lambda: replay.init(8, acting.empty_transition(obs_shape, a)))
     _, metrics = jax.eval_shape(model.fit, state, buffer, key)
     missing = [k for k in FIT_SCALARS if k not in metrics]
     if missing:
