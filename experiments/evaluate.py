@@ -49,8 +49,8 @@ def run(overrides: dict[str, str]) -> None:
     validation.check_int("--video_size", FLAGS.video_size, 16, 1024)
     kwargs = {"deterministic": False} if FLAGS.stochastic else {}
     policy, info = runs.load_policy(FLAGS.run_dir, **kwargs)
-    returns = np.asarray(_returns(policy, info["config"], FLAGS.episodes, FLAGS.seed))
-    video = _video(policy, info["config"], FLAGS.seed, out) if FLAGS.video else None
+    returns = np.asarray(_returns(policy, info, FLAGS.episodes, FLAGS.seed))
+    video = _video(policy, info, FLAGS.seed, out) if FLAGS.video else None
     summary = {
         "run_dir": FLAGS.run_dir, "algo": info["algo"], "env": info["env"],
         "train_seed": info["seed"], "iteration": info["iteration"], "unit": info["unit"],
@@ -66,42 +66,42 @@ def run(overrides: dict[str, str]) -> None:
     )
 
 
-def _env(config: Any) -> tuple[Any, int]:
+def _env(algo: str, config: Any) -> tuple[Any, int]:
     """The run's env and its agent steps per episode."""
     import math
 
-    from mbjax.agents.sac.train import make_env  # the env of any config (env, length, repeat)
+    from mbjax import agents
 
-    env = make_env(config)
-    return env, math.ceil(env.episode_length / config.action_repeat)
+    env = agents.get(algo).env_of(config)
+    return env, math.ceil(env.episode_length / getattr(config, "action_repeat", 1))
 
 
-def _returns(policy: Any, config: Any, episodes: int, seed: int) -> Any:
+def _returns(policy: Any, info: dict, episodes: int, seed: int) -> Any:
     """Undiscounted returns [episodes] of the policy on the run's env, all episodes vmapped."""
     import jax
 
     from mbjax import acting
 
-    env, num_steps = _env(config)
+    env, num_steps = _env(info["algo"], info["config"])
     keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
     one = lambda key: acting.policy_return(env, *policy, key, num_steps)  # noqa: E731
     return jax.jit(jax.vmap(one))(keys)
 
 
-def _video(policy: Any, config: Any, seed: int, out: str) -> str | None:
+def _video(policy: Any, info: dict, seed: int, out: str) -> str | None:
     """Writes the first evaluation episode (the one scored first: same key) as a GIF beside
     `out`; None for an env that does not render."""
     import jax
 
     from mbjax import render
 
-    env, num_steps = _env(config)
+    env, num_steps = _env(info["algo"], info["config"])
     if not render.renders(env):
         return None
     key = jax.random.split(jax.random.PRNGKey(seed), FLAGS.episodes)[0]
     frames, length = jax.jit(
         lambda k: render.policy_frames(env, *policy, k, num_steps, FLAGS.video_size))(key)
-    fps = max(1.0, round(1.0 / (env.dt * config.action_repeat)))
+    fps = max(1.0, round(1.0 / (env.dt * getattr(info["config"], "action_repeat", 1))))
     path = os.path.splitext(out)[0] + ".gif"
     return render.write_video(path, jax.device_get(frames)[: int(length) + 1], fps=fps)
 

@@ -221,6 +221,23 @@ CASES = [
 ]
 
 
+# Discrete-action envs and dyna_q (issue 17): the wrong kind of env is one line, not a traceback.
+CASES += [
+    ("dyna_q_continuous_env", _train("--algo=dyna_q"),
+     "env point_mass has continuous actions; dyna_q needs a discrete"),
+    ("dyna_q_not_tabular", _train("--algo=dyna_q", "--env=cartpole_discrete"),
+     "no finite state set"),
+    ("pets_discrete_env", _train("--env=maze/dyna"), "env maze/dyna has discrete actions"),
+    ("dyna_q_alpha_zero", _train("--algo=dyna_q", "--env=maze/dyna", "--config.alpha=0"),
+     "alpha=0.0 is invalid"),
+    ("dyna_q_bad_layout", _train("--algo=dyna_q", "--env=maze/dyna", "--config.layout=S.X/..G"),
+     "layout='S.X/..G' is invalid"),
+    ("dyna_q_grid_structural", _sweep("--algo=dyna_q", "--env=maze/dyna",
+                                      "--grid.planning_steps=5,50"),
+     "planning_steps is not a numeric hyperparameter leaf"),
+]
+
+
 @pytest.mark.parametrize("setup, message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_is_one_clear_line_and_changes_nothing(finished, tmp_path, setup, message):
     module, args, keep = setup(finished, tmp_path)

@@ -14,15 +14,20 @@ import pytest
 import mbjax
 from mbjax import acting, agents, configs, runs
 from mbjax.agents import driver
-from mbjax.agents.sac.train import make_env
 from mbjax.checkpoint import CheckpointError
 from mbjax.logging import RunLog, read_jsonl, read_tensorboard_scalars
 
 ENV = "point_mass"
+# Algorithms that need another kind of env than point_mass's continuous actions.
+ENV_OF = {"dyna_q": "maze/dyna"}
+
+
+def _env(algo: str) -> str:
+    return ENV_OF.get(algo, ENV)
 
 
 def _run_info(algo: str, seed: int, config) -> dict:
-    return {"algo": algo, "env": ENV, "seed": seed, "config": configs.to_dict(config)}
+    return {"algo": algo, "env": _env(algo), "seed": seed, "config": configs.to_dict(config)}
 
 
 # ------------------------------------------------------------------------ configs and guards
@@ -32,7 +37,7 @@ def _run_info(algo: str, seed: int, config) -> dict:
 @pytest.mark.parametrize("preset", ["paper", "cpu", "test"])
 def test_every_config_round_trips_through_config_json(algo, preset):
     record = agents.get(algo)
-    config = record.preset(ENV, preset)
+    config = record.preset(_env(algo), preset)
     text = json.dumps(_run_info(algo, 0, config))
     assert configs.from_dict(record.config_class, json.loads(text)["config"]) == config
 
@@ -67,9 +72,9 @@ def _float_fields(config, prefix=""):
 
 @pytest.mark.parametrize("algo", agents.names())
 def test_every_float_field_rejects_inf_and_nan_at_config_time(algo):
-    config = agents.get(algo).preset(ENV, "test")
+    config = agents.get(algo).preset(_env(algo), "test")
     paths = list(_float_fields(config))
-    assert any("learning_rate" in p or p.endswith("_lr") for p in paths), paths
+    assert any("learning_rate" in p or p.endswith("_lr") or p == "alpha" for p in paths), paths
     for path in paths:
         for text in ("inf", "-inf", "nan"):
             with pytest.raises(ValueError, match="is invalid"):
@@ -160,7 +165,7 @@ def test_tensorboard_holds_every_metric_once_across_a_resume(tmp_path):
 # ---------------------------------------------------------------------------- load_policy
 
 
-SHORT = {"pets": {}, "sac": {"num_epochs": "2"}, "mbpo": {"num_epochs": "2"}}
+SHORT = {"pets": {}, "sac": {"num_epochs": "2"}, "mbpo": {"num_epochs": "2"}, "dyna_q": {}}
 
 
 @pytest.fixture(scope="module", params=agents.names())
@@ -168,12 +173,12 @@ def trained(request, tmp_path_factory):
     """A tiny finished run directory (as the train CLI writes it) of each algorithm."""
     name = request.param
     algo = agents.get(name)
-    config = configs.apply_overrides(algo.preset(ENV, "test"), SHORT[name])
+    config = configs.apply_overrides(algo.preset(_env(name), "test"), SHORT[name])
     out = str(tmp_path_factory.mktemp(name))
     info = _run_info(name, 3, config)
     runs.write_run_info(out, info)
     make_policy, state, records = driver.train(
-        algo, ENV, config, seed=3, checkpoint_dir=os.path.join(out, runs.CHECKPOINT_DIR),
+        algo, _env(name), config, seed=3, checkpoint_dir=os.path.join(out, runs.CHECKPOINT_DIR),
         meta=info,
     )
     return name, out, make_policy(state), records
@@ -182,16 +187,19 @@ def trained(request, tmp_path_factory):
 def test_load_policy_gives_the_trained_policy(trained):
     name, out, (init_carry, act), records = trained
     policy, info = mbjax.load_policy(out)
-    assert (info["algo"], info["env"], info["seed"]) == (name, ENV, 3)
+    assert (info["algo"], info["env"], info["seed"]) == (name, _env(name), 3)
     assert info["iteration"] == len(records) and info["records"] == records
     assert info["env_steps"] == records[-1]["env_steps"]
     assert info["unit"] == agents.get(name).iteration_unit
-    env = make_env(info["config"])
+    env = agents.get(name).env_of(info["config"])
     obs, key = env.reset(jax.random.PRNGKey(0)).obs, jax.random.PRNGKey(1)
     got = jax.jit(policy.act)(policy.init_carry(key), obs, key)
     want = jax.jit(act)(init_carry(key), obs, key)
     np.testing.assert_allclose(got[1], want[1], rtol=1e-6, atol=1e-6)
-    assert got[1].shape == (env.action_size,) and bool(jnp.all(jnp.abs(got[1]) <= 1))
+    if hasattr(env, "num_actions"):  # a discrete env: one integer action
+        assert got[1].shape == () and 0 <= int(got[1]) < env.num_actions
+    else:
+        assert got[1].shape == (env.action_size,) and bool(jnp.all(jnp.abs(got[1]) <= 1))
     # The warm start goes on step by step: the returned carry feeds the next step.
     carry2, action2, _ = jax.jit(policy.act)(got[0], obs, key)
     assert jax.tree_util.tree_structure(carry2) == jax.tree_util.tree_structure(got[0])

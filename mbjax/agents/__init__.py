@@ -27,6 +27,7 @@ ALGORITHMS: dict[str, str] = {
     "pets": "mbjax.agents.pets",
     "mbpo": "mbjax.agents.mbpo",
     "sac": "mbjax.agents.sac",
+    "dyna_q": "mbjax.agents.dyna_q",
 }
 
 

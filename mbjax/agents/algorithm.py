@@ -35,6 +35,8 @@ class Algorithm:
     grid_leaves(config) -> {config path: setter(state, value) -> state}: the numeric config
       fields that are leaves of the run state, which a hyperparameter grid (`mbjax.grid`,
       `experiments.sweep --grid.<path>=...`) sets per run in one program; None: no grid.
+    make_env(config) -> env: the env a run of `config` acts in (evaluation, videos); None: the
+      registry env of the config's `env`, `episode_length` and `action_repeat` fields.
     iteration_unit: what one iteration is ("episode", "epoch"), for progress and summaries.
     description: one line for `--help` and the README.
     preset_names: the presets `preset` knows.
@@ -46,9 +48,19 @@ class Algorithm:
     make_program: Callable[[Any], Any]
     make_policy: Callable[[Any, Any], PolicyFactory]
     grid_leaves: Callable[[Any], dict[str, Callable[[Any, Any], Any]]] | None = None
+    make_env: Callable[[Any], Any] | None = None
     iteration_unit: str = "episode"
     description: str = ""
     preset_names: tuple[str, ...] = ("paper", "cpu", "test")
+
+    def env_of(self, config: Any) -> Any:
+        """The env a run of `config` acts in (`make_env`, or the registry's default)."""
+        if self.make_env is not None:
+            return self.make_env(config)
+        from mbjax import envs
+
+        return envs.make(config.env, episode_length=config.episode_length,
+                         action_repeat=config.action_repeat)
 
     @property
     def iteration_units(self) -> str:

@@ -46,6 +46,11 @@ OWN_TASKS: dict[str, tuple[str, str]] = {
     "cartpole_balance": ("mbjax.envs.tasks.cartpole_balance", "CartpoleBalance"),
     "pendulum_swingup": ("mbjax.envs.tasks.pendulum_swingup", "PendulumSwingup"),
     "point_mass": ("mbjax.envs.tasks.point_mass", "PointMass"),
+    # Discrete-action tasks (`mbjax.envs.discrete`: num_actions, integer actions).
+    "maze/dyna": ("mbjax.envs.tasks.dyna_maze", "DynaMaze"),
+    "maze/blocking": ("mbjax.envs.tasks.dyna_maze", "BlockingMaze"),
+    "maze/shortcut": ("mbjax.envs.tasks.dyna_maze", "ShortcutMaze"),
+    "cartpole_discrete": ("mbjax.envs.tasks.cartpole_discrete", "CartpoleDiscrete"),
 }
 
 
@@ -81,7 +86,8 @@ def make(
 
     Args:
       name: one of `names()`: an own task (`cartpole_swingup`, `cartpole_balance`,
-        `pendulum_swingup`, `point_mass`), `brax/<env>` or `dmc/<Name>`.
+        `pendulum_swingup`, `point_mass`; discrete-action: `maze/dyna`, `maze/blocking`,
+        `maze/shortcut`, `cartpole_discrete`), `brax/<env>` or `dmc/<Name>`.
       episode_length: time limit in wrapped-env steps (default: own tasks 200, point_mass 50,
         brax 1000, dmc the Playground config's `episode_length` (1000)).
       action_repeat: repeat each action this many env steps, summing rewards.
@@ -96,11 +102,14 @@ def make(
           arguments (e.g. `ctrl_cost_weight`, `n_frames`);
         dmc/*: `impl` in ('jax', 'warp') (default 'jax'), `config_overrides` (dict), or any
           top-level key of the Playground default config (e.g. `ctrl_dt`, `sim_dt`);
-        own tasks: their constructor arguments (e.g. `reward_type` for pendulum_swingup).
+        own tasks: their constructor arguments (e.g. `reward_type` for pendulum_swingup;
+          `layout`, `layout_after`, `change_step` for maze/*).
 
     Returns:
       env with `reset(key) -> State`, `step(state, action[A]) -> State`, `observation_size`,
-      `action_size`, `backend`; unbatched (use `jax.vmap`), jittable.
+      `action_size`, `backend`; unbatched (use `jax.vmap`), jittable. A discrete-action task
+      (`mbjax.envs.discrete`) comes in `DiscreteEpisodeWrapper` instead: `num_actions` and an
+      int32 action `[]` in place of `action_size` and `[A]`.
 
     Raises:
       ValueError: unknown name (listing known names and the closest match), episode_length <= 0,
@@ -121,6 +130,8 @@ def make(
     else:
         env, default_length = _make_own(name, kwargs)
     length = default_length if episode_length is None else episode_length
+    if isinstance(getattr(env, "num_actions", None), int):
+        return _wrap_discrete(name, env, length, action_repeat, pixels)
     env = EpisodeWrapper(env, episode_length=length, action_repeat=action_repeat)
     if pixels:
         from mbjax.envs.pixels import PixelWrapper  # imports mbjax.render only when asked
@@ -131,6 +142,16 @@ def make(
             image_size=64 if image_size is None else image_size,
         )
     return env
+
+
+def _wrap_discrete(name: str, env: Any, length: int, action_repeat: int, pixels: bool) -> Any:
+    """A discrete-action task in its `DiscreteEpisodeWrapper` (`mbjax.envs.discrete`)."""
+    from mbjax.envs.discrete import DiscreteEpisodeWrapper
+
+    if action_repeat != 1 or pixels:
+        raise ValueError(f"make: {name} is a discrete-action task; action_repeat and pixels "
+                         "are for continuous tasks")
+    return DiscreteEpisodeWrapper(env, episode_length=length)
 
 
 def _unknown_kwargs(name: str, given: dict, allowed: set[str]) -> None:
