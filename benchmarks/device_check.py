@@ -1,7 +1,8 @@
 """Device check: one prepared run for a lent accelerator (works on CPU too).
 
     python -m benchmarks.device_check --out=benchmarks/results/device_check_<gpu>.json \
-        [--quick] [--max_seconds=500] [--sections=pets,pets_envs] [--pets_seeds=1,4,16]
+        [--quick] [--max_seconds=500] [--sections=pets,pets_envs] [--pets_seeds=1,4,16] \
+        [--budgets=pets=900]
 
 Records, with the device named (`benchmarks.common.device_info()`) and the float32 matmul peak
 measured in the same run:
@@ -47,6 +48,8 @@ flags.DEFINE_bool("quick", False, "Shrink every section (about a minute on CPU; 
 flags.DEFINE_float("max_seconds", 500.0, "Global deadline for the whole run, in seconds.")
 flags.DEFINE_list("sections", [], "Sections to run (default all): matmul_peak, planner, pets, "
                   "pets_envs, env.")
+flags.DEFINE_list("budgets", [], "Section budgets in seconds replacing the settings', e.g. "
+                  "pets=900,pets_envs=300 (a CPU sweep-scaling run needs more than the defaults).")
 flags.DEFINE_list("pets_seeds", [], "Seed counts of the pets section (default: 1,64,8 on an "
                   "accelerator, the settings' otherwise), e.g. 1,4,16 for a CPU sweep scaling.")
 
@@ -317,6 +320,10 @@ def main(argv: Sequence[str]) -> None:
     s = settings_for(FLAGS.quick, info["platform"])
     if FLAGS.pets_seeds:
         s = dataclasses.replace(s, pets_seeds=tuple(int(n) for n in FLAGS.pets_seeds))
+    if FLAGS.budgets:
+        given = dict(item.split("=", 1) for item in FLAGS.budgets)
+        s = dataclasses.replace(s, budgets_s={**s.budgets_s,
+                                              **{k: float(v) for k, v in given.items()}})
     out = FLAGS.out or default_out(info)
     print(f"device: {info['platform']} {info['device_kind']} x{info['num_devices']}; "
           f"writing {out}", flush=True)

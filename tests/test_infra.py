@@ -309,7 +309,8 @@ def test_run_host_resume_skips_a_corrupt_newest_checkpoint(tmp_path):
 def test_rollback_skips_nonfinite_iterations_in_every_runner():
     from toy_program import toy_program, without_wall_time
 
-    from mbjax.agents.program import make_pure_train, run_host, run_sweep
+    from mbjax.agents.program import make_pure_train, run_host
+    from mbjax.agents.sweep import run_sweep
 
     program = toy_program(8, nan_below=0.4, on_nonfinite="rollback")
     state, metrics = jax.jit(make_pure_train(program))(jax.random.PRNGKey(0))
