@@ -229,14 +229,18 @@ def evaluate(
     return episodes.episode_return
 
 
-def policy_return(
+def policy_episode(
     env: Any, init_carry: Callable[[jax.Array], Any], policy: Callable[..., tuple[Any, Any, Any]],
-    key: jax.Array, num_steps: int,
-) -> jax.Array:
-    """Undiscounted return [] of one episode (at most `num_steps` steps) of a carry-based policy.
+    key: jax.Array, num_steps: int, observe: Callable[[Episode], Any] | None = None,
+) -> tuple[Episode, Any]:
+    """One masked episode (at most `num_steps` steps) of a carry-based policy: (final Episode,
+    observe(episode) at the reset and after each step, stacked to [num_steps + 1, ...]; None
+    without `observe`).
 
     (init_carry, policy) is what an algorithm's `make_policy` returns: init_carry(key) -> carry,
-    policy(carry, obs [obs_dim], key) -> (carry, action [A], extras). vmap over keys for more.
+    policy(carry, obs [obs_dim], key) -> (carry, action [A], extras). The keys are split the
+    same way whatever `observe` is, so a rendered episode is the very one `policy_return`
+    scores.
     """
     k_reset, k_carry, k_run = jax.random.split(key, 3)
 
@@ -244,8 +248,21 @@ def policy_return(
         episode, policy_carry = carry
         policy_carry, action, _ = policy(policy_carry, episode.state.obs, k)
         episode, _ = episode_step(env, episode, action)
-        return (episode, policy_carry), None
+        return (episode, policy_carry), None if observe is None else observe(episode)
 
-    carry = (start_episode(env, k_reset), init_carry(k_carry))
-    (episode, _), _ = jax.lax.scan(one, carry, jax.random.split(k_run, num_steps))
-    return episode.episode_return
+    start = start_episode(env, k_reset)
+    (episode, _), observed = jax.lax.scan(one, (start, init_carry(k_carry)),
+                                          jax.random.split(k_run, num_steps))
+    if observe is not None:
+        observed = jax.tree_util.tree_map(lambda first, rest: jnp.concatenate([first[None], rest]),
+                                          observe(start), observed)
+    return episode, observed
+
+
+def policy_return(
+    env: Any, init_carry: Callable[[jax.Array], Any], policy: Callable[..., tuple[Any, Any, Any]],
+    key: jax.Array, num_steps: int,
+) -> jax.Array:
+    """Undiscounted return [] of one episode (at most `num_steps` steps) of a carry-based policy
+    (`policy_episode`). vmap over keys for more."""
+    return policy_episode(env, init_carry, policy, key, num_steps)[0].episode_return

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import mctx
 
-from mbjax import validation
+from mbjax import acting, validation
 
 MASKED_LOGIT = -1e9
 
@@ -77,13 +77,6 @@ class MCTSConfig:
         validation.field_float(self, "temperature", 0.0)
 
 
-def _terminated(state: Any) -> jax.Array:
-    """1.0 where the episode ended by termination (not by the time limit); float32 like done."""
-    done = jnp.asarray(state.done, jnp.float32)
-    trunc = state.info.get("truncation", jnp.zeros_like(done)) if hasattr(state, "info") else 0.0
-    return done * (1.0 - jnp.asarray(trunc, jnp.float32))
-
-
 def masked_logits(invalid_actions: jax.Array) -> jax.Array:
     """Uniform prior logits `[..., A]` with `MASKED_LOGIT` at invalid actions."""
     return jnp.where(invalid_actions, MASKED_LOGIT, 0.0).astype(jnp.float32)
@@ -100,10 +93,10 @@ def make_rollout_value(env: Any, config: MCTSConfig) -> Callable:
             a = jax.random.categorical(k, masked_logits(invalid)).astype(jnp.int32)
             s2 = env.step(s, a)
             ret = ret + scale * alive * s2.reward
-            alive = alive * (1.0 - _terminated(s2))
+            alive = alive * (1.0 - acting.termination(s2))
             return (s2, alive, scale * config.discount, ret), None
 
-        alive = 1.0 - _terminated(state)
+        alive = 1.0 - acting.termination(state)
         init = (state, alive, jnp.float32(1.0), jnp.float32(0.0))
         (_, _, _, ret), _ = jax.lax.scan(body, init, jax.random.split(key, config.rollout_steps))
         return ret
@@ -126,13 +119,13 @@ def make_recurrent_fn(env: Any, config: MCTSConfig) -> Callable:
 
     def recurrent_fn(params, key, action, embedding):
         invalid = params
-        parent_term = _terminated(embedding)                       # [B]
+        parent_term = acting.termination(embedding)                       # [B]
         stepped = jax.vmap(env.step)(embedding, action.astype(jnp.int32))
         keep = lambda old, new: jnp.where(  # noqa: E731
             parent_term.reshape(parent_term.shape + (1,) * (new.ndim - 1)) > 0, old, new)
         nxt = jax.tree_util.tree_map(keep, embedding, stepped)    # terminated nodes absorb
         reward = jnp.asarray(stepped.reward, jnp.float32) * (1.0 - parent_term)
-        term = jnp.maximum(parent_term, _terminated(nxt))
+        term = jnp.maximum(parent_term, acting.termination(nxt))
         keys = jax.random.split(key, action.shape[0])
         value = jax.vmap(value_fn)(nxt, keys, invalid) * (1.0 - term)
         out = mctx.RecurrentFnOutput(
@@ -207,16 +200,12 @@ def run_episode(env: Any, act: Callable, key: jax.Array, num_steps: int | None =
     "actions" int32 [T]}. vmap over `key` for a batch of episodes."""
     num_steps = num_steps or getattr(env, "episode_length", 500)
     k_reset, k_act = jax.random.split(key)
-    state = env.reset(k_reset)
 
-    def body(carry, k):
-        s, alive = carry
-        a, _ = act(s, k, invalid_actions)
-        s2 = env.step(s, a)
-        r = alive * s2.reward
-        s2 = jax.tree_util.tree_map(lambda o, n: jnp.where(alive > 0, n, o), s, s2)
-        return (s2, alive * (1.0 - s2.done)), (alive, r, a)
+    def body(episode, k):  # a masked episode: steps after the first done count nothing
+        a, _ = act(episode.state, k, invalid_actions)
+        episode, _ = acting.episode_step(env, episode, a)
+        return episode, a
 
-    _, (alive, rewards, actions) = jax.lax.scan(
-        body, (state, jnp.float32(1.0)), jax.random.split(k_act, num_steps))
-    return {"length": jnp.sum(alive), "return": jnp.sum(rewards), "actions": actions}
+    episode, actions = jax.lax.scan(body, acting.start_episode(env, k_reset),
+                                    jax.random.split(k_act, num_steps))
+    return {"length": episode.length, "return": episode.episode_return, "actions": actions}

@@ -54,32 +54,21 @@ def policy_frames(env: Any, init_carry: Callable, policy: Callable, key: Any, nu
                   size: int = 64) -> tuple[Any, Any]:
     """Frames of one policy episode, rendered inside the compiled rollout.
 
-    (init_carry, policy) is what `Algorithm.make_policy` / `mbjax.runs.load_policy` return; keys
-    are split as in `mbjax.acting.policy_return`, so `policy_return(env, ..., key, T)` scores the
+    (init_carry, policy) is what `Algorithm.make_policy` / `mbjax.runs.load_policy` return; the
+    episode is `mbjax.acting.policy_episode`'s, so `policy_return(env, ..., key, T)` scores the
     very episode shown. Works for state and pixel envs alike (frames come from pipeline_state).
 
     Returns (frames: uint8 [num_steps + 1, size, size, 3], the reset frame first; length: [] int32,
     the agent steps taken before the episode's first done): `frames[:length + 1]` is the episode.
     jit with env, init_carry, policy, num_steps and size static.
     """
-    import jax
     import jax.numpy as jnp
 
     from mbjax import acting
     from mbjax.render.core import make_renderer
 
     render_fn = make_renderer(env, size)
-    k_reset, k_carry, k_run = jax.random.split(key, 3)
-
-    def one(carry, k):
-        episode, policy_carry = carry
-        policy_carry, action, _ = policy(policy_carry, episode.state.obs, k)
-        episode, _ = acting.episode_step(env, episode, action)
-        return (episode, policy_carry), render_fn(episode.state.pipeline_state)
-
-    episode = acting.start_episode(env, k_reset)
-    first = render_fn(episode.state.pipeline_state)
-    carry = (episode, init_carry(k_carry))
-    (episode, _), frames = jax.lax.scan(one, carry, jax.random.split(k_run, num_steps))
-    frames = jnp.concatenate([first[None], frames], axis=0)
+    episode, frames = acting.policy_episode(
+        env, init_carry, policy, key, num_steps,
+        observe=lambda ep: render_fn(ep.state.pipeline_state))
     return frames, episode.length.astype(jnp.int32)
