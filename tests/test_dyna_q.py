@@ -136,3 +136,13 @@ def test_train_cli_end_to_end(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert os.path.exists(os.path.join(out, "metrics.jsonl"))
+
+
+def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path):
+    from resume_check import assert_resume_matches
+
+    config = dyna_q.preset("maze/dyna", "test")
+    _, _, full = dyna_q.train("maze/dyna", config, seed=3)
+    assert len(full) >= 3
+    assert_resume_matches(dyna_q.train, full, str(tmp_path / "ck"), 2, env="maze/dyna",
+                          config=config, seed=3)
