@@ -28,6 +28,7 @@ ALGORITHMS: dict[str, str] = {
     "mbpo": "mbjax.agents.mbpo",
     "sac": "mbjax.agents.sac",
     "dyna_q": "mbjax.agents.dyna_q",
+    "gps": "mbjax.agents.gps",
 }
 
 
