@@ -19,7 +19,8 @@ def test_every_registered_algorithm_has_a_record_whose_presets_are_valid(name):
     algo = agents.get(name)
     assert isinstance(algo, Algorithm) and algo.name == name and algo.description
     assert algo.iteration_unit in ("episode", "epoch")
-    env = "maze/dyna" if name == "dyna_q" else "point_mass"  # tabular: a discrete env
+    # discrete-action learners need a discrete env (dyna_q: a tabular one)
+    env = {"dyna_q": "maze/dyna", "mcts": "cartpole_discrete"}.get(name, "point_mass")
     for preset in algo.preset_names:
         config = algo.preset(env, preset)  # validated on construction
         assert isinstance(config, algo.config_class) and config.env == env

@@ -29,6 +29,7 @@ ALGORITHMS: dict[str, str] = {
     "sac": "mbjax.agents.sac",
     "dyna_q": "mbjax.agents.dyna_q",
     "gps": "mbjax.agents.gps",
+    "mcts": "mbjax.agents.mcts",
 }
 
 

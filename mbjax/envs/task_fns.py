@@ -218,6 +218,10 @@ _TASKS: dict[str, TaskFns] = {
     "cartpole_balance": TaskFns(
         cartpole_balance_reward, cartpole_balance_termination, True, _EXACT
     ),
+    # CartPole-v1 with two actions: the same reward and termination (actions enter one-hot).
+    "cartpole_discrete": TaskFns(
+        cartpole_balance_reward, cartpole_balance_termination, True, _EXACT
+    ),
     "pendulum_swingup": TaskFns(
         lambda o, a, n: pendulum_reward(o, a, n), _never, True,
         _EXACT + "; for reward_type='quadratic' (default). Use "
@@ -332,6 +336,7 @@ def pendulum_swingup_task_fns(reward_type: str = "quadratic") -> TaskFns:
 MEASURED_MAX_ABS_ERROR: dict[str, float] = {
     "cartpole_swingup": 3.2e-8,
     "cartpole_balance": 0.0,
+    "cartpole_discrete": 0.0,
     "pendulum_swingup": 3.8e-6,  # rewards ~ -10
     "point_mass": 4.8e-7,
     "brax/inverted_pendulum": 0.0,
