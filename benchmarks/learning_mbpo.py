@@ -1,11 +1,13 @@
-"""MBPO learning curves over seeds, next to SAC alone on the same budget.
+"""MBPO learning curves over seeds, next to SAC alone and SAC with value expansion (MVE,
+STEVE) on the same budget.
 
     python -m benchmarks.learning_mbpo --envs=brax/inverted_pendulum --seeds=3 --preset=cpu \
-        --out=benchmarks/results/learning_mbpo.json
+        --variants=mbpo,sac_alone,sac_mve,sac_steve --out=benchmarks/results/learning_mbpo.json
 
 For every env: `jax.jit(jax.vmap(make_train(config)))(keys)` runs all seeds as one program
-(compile timed apart from the run), once for MBPO and once for SAC alone (`sac.make_train` on
-`mbpo.sac_alone(config)`: the same SAC loop, budget and SAC settings without the model).
+(compile timed apart from the run), once per variant: MBPO; SAC alone (`sac.make_train` on
+`mbpo.sac_alone(config)`: the same SAC loop, budget and SAC settings without the model); SAC
+with MVE / STEVE targets (the same, with `value_expansion` and MBPO's model and refit interval).
 Writes the per-epoch evaluation returns (mean / min / max over seeds and per seed) to --out and
 one PNG per env next to it. A results file that already exists is updated env by env, so envs
 can be run in separate invocations.
@@ -31,7 +33,9 @@ flags.DEFINE_list("envs", ["brax/inverted_pendulum"], "Environments (mbjax.envs 
 flags.DEFINE_integer("seeds", 3, "Number of seeds (>= 3 for a reported curve).")
 flags.DEFINE_string("preset", "cpu", "MBPO preset: cpu, paper or test.")
 flags.DEFINE_string("out", "benchmarks/results/learning_mbpo.json", "Output JSON path.")
-flags.DEFINE_bool("sac_alone", True, "Also run SAC alone on the same budget.")
+VARIANTS = ("mbpo", "sac_alone", "sac_mve", "sac_steve")
+flags.DEFINE_list("variants", ["mbpo", "sac_alone"], f"Runs per env, of {', '.join(VARIANTS)}.")
+flags.DEFINE_integer("horizon", 3, "Model steps H of the sac_mve / sac_steve variants.")
 flags.DEFINE_integer("num_epochs", None, "Override the preset's number of epochs.")
 
 # Targets this benchmark checks (env -> (return, within env steps)).
@@ -91,18 +95,37 @@ def _plot(path: str, env: str, results: dict[str, Any]) -> None:
         ax.fill_between(x, curve["return_min"], curve["return_max"], alpha=0.2)
     ax.set_xlabel("environment steps")
     ax.set_ylabel("evaluation return")
-    ax.set_title(f"{env}: MBPO vs SAC alone ({FLAGS.preset} preset)")
+    ax.set_title(f"{env}: {', '.join(results)} ({FLAGS.preset} preset)")
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 
 
+def _variants(config: Any) -> dict[str, tuple[Callable, Any]]:
+    """name -> (make_train, config) of every variant on MBPO `config`'s budget."""
+    from mbjax.agents import mbpo, sac
+
+    alone = mbpo.sac_alone(config)
+    expansion = sac.ExpansionConfig(
+        horizon=FLAGS.horizon, model=config.model, model_train_every=config.model_train_every,
+        learned_reward=config.learned_reward, learned_termination=config.learned_termination,
+        use_estimated_reward=config.use_estimated_reward)
+    expanded = lambda kind: dataclasses.replace(alone, value_expansion=kind, expansion=expansion)
+    return {"mbpo": (mbpo.make_train, config), "sac_alone": (sac.make_train, alone),
+            "sac_mve": (sac.make_train, expanded("mve")),
+            "sac_steve": (sac.make_train, expanded("steve"))}
+
+
 def main(argv: list[str]) -> None:
     del argv
     if FLAGS.seeds < 1:
         raise ValueError(f"--seeds={FLAGS.seeds} must be >= 1")
-    from mbjax.agents import mbpo, sac
+    unknown = sorted(set(FLAGS.variants) - set(VARIANTS))
+    if unknown:
+        raise ValueError(f"--variants={','.join(unknown)} is invalid; "
+                         f"allowed: {', '.join(VARIANTS)}")
+    from mbjax.agents import mbpo
     from mbjax.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
@@ -117,9 +140,8 @@ def main(argv: list[str]) -> None:
         config = mbpo.preset(env, FLAGS.preset)
         if FLAGS.num_epochs is not None:
             config = dataclasses.replace(config, num_epochs=FLAGS.num_epochs)
-        runs = {"mbpo": (mbpo.make_train, config)}
-        if FLAGS.sac_alone:
-            runs["sac_alone"] = (sac.make_train, mbpo.sac_alone(config))
+        runs = {name: make for name, make in _variants(config).items()
+                if name in FLAGS.variants}
         results = {}
         for name, (make_train, cfg) in runs.items():
             print(f"{env} {name}: {FLAGS.seeds} seeds, {cfg.total_env_steps} env steps", flush=True)

@@ -69,6 +69,10 @@ class Config(sac.Config):
         validation.field_float(self, "real_ratio", 0.0, 1.0)
         if not isinstance(self.model, EnsembleConfig):
             raise validation.field_error(self, "model", "an EnsembleConfig")
+        if self.value_expansion != "none":
+            raise validation.field_error(
+                self, "value_expansion",
+                "none (MBPO trains SAC on model rollouts; value expansion is --algo=sac's)")
         self._check_relations()
 
     def _check_relations(self) -> None:

@@ -110,7 +110,9 @@ PRESETS: dict[str, dict[str, Config]] = {
 def preset(env: str, name: str = "cpu") -> Config:
     """The preset `name` for `env` (generic settings of `name` where env has no entry)."""
     generic = {"paper": lambda: _paper((20, 100, 1, 1), 20, 100), "cpu": _cpu, "test": _test}
-    return choose("MBPO", PRESETS, generic, env, name)
+    config = choose("MBPO", PRESETS, generic, env, name)
+    # MBPO never expands values, but `sac_alone(config)` is SAC's preset of the same name.
+    return dataclasses.replace(config, expansion=sac.preset(env, name).expansion)
 
 
 def sac_alone(config: Config) -> sac.Config:

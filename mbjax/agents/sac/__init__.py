@@ -7,12 +7,14 @@
     init_carry, policy = sac.make_policy(config, final_state)
 
 MBPO composes the same loop (`make_loop`) with model blocks and mixed real/model batches.
+`--config.value_expansion=mve|steve` (MVE / STEVE, `expansion.py`) expands the critics' targets
+through an ensemble refitted on the real data (`expansion_loop.py`).
 `sac.ALGORITHM` is its record for the CLI and sweeps (`mbjax.agents.get("sac")`).
 """
 
 from mbjax.agents import driver
 from mbjax.agents.algorithm import Algorithm
-from mbjax.agents.sac.config import Config, SACConfig
+from mbjax.agents.sac.config import Config, ExpansionConfig, SACConfig
 from mbjax.agents.sac.learner import (
     SAC,
     ActorParams,
@@ -57,6 +59,7 @@ __all__ = [
     "ActorParams",
     "Config",
     "EpochMetrics",
+    "ExpansionConfig",
     "RunningMeanStd",
     "SACConfig",
     "SACHyperparams",

@@ -6,6 +6,18 @@ import dataclasses
 
 from mbjax import validation
 from mbjax.agents.program import ON_NONFINITE
+from mbjax.models import EnsembleConfig
+
+VALUE_EXPANSIONS = ("none", "mve", "steve")
+
+# The value-expansion model: STEVE's four members (all used as elites), MBPO's 4 x 200 swish
+# networks with reward and termination heads.
+EXPANSION_MODEL = EnsembleConfig(
+    ensemble_size=4, num_elites=4, hidden_sizes=(200, 200, 200, 200), predict_reward=True,
+    predict_termination=True, learning_rate=1e-3, batch_size=256, holdout_ratio=0.2,
+    max_holdout=5000, max_epochs=200, patience=5,
+    weight_decays=(2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +65,39 @@ class SACConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ExpansionConfig:
+    """The model behind SAC's value expansion (`Config.value_expansion` = "mve" | "steve").
+
+    horizon: model steps H after the real transition (MVE: Feinberg et al. 2018; STEVE: Buckman
+    et al. 2018 use H = 3); model: the ensemble, refitted on all real data every
+    `model_train_every` env transitions; learned_reward / learned_termination: the model's heads
+    or the task's known functions (`mbjax.envs.resolve_task`); use_estimated_reward: allow a
+    known reward that is only an estimate from observations.
+    """
+
+    horizon: int = 3
+    model: EnsembleConfig = EXPANSION_MODEL
+    model_train_every: int = 250
+    learned_reward: bool = True
+    learned_termination: bool = True
+    use_estimated_reward: bool = False
+
+    def __post_init__(self) -> None:
+        validation.field_int(self, "horizon", lo=0)
+        validation.field_int(self, "model_train_every")
+        for name in ("learned_reward", "learned_termination", "use_estimated_reward"):
+            validation.field_bool(self, name)
+        if not isinstance(self.model, EnsembleConfig):
+            raise validation.field_error(self, "model", "an EnsembleConfig")
+        if self.learned_reward and not self.model.predict_reward:
+            raise validation.field_error(self, "learned_reward",
+                                         "True only with model.predict_reward=True")
+        if self.learned_termination and not self.model.predict_termination:
+            raise validation.field_error(self, "learned_termination",
+                                         "True only with model.predict_termination=True")
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """SAC alone on a batch of real environments (the SAC loop MBPO adds its model to).
 
@@ -68,6 +113,8 @@ class Config:
     on_nonfinite: what the runners do with an epoch that met NaN/Inf (SAC losses, evaluation
     returns, an env's NaN in the buffer): "raise" stops with FloatingPointError, "rollback"
     restores the state from before the epoch (the PRNG key advanced) and records the event.
+    value_expansion: the critics' targets: "none" (SAC's one-step targets), "mve" or "steve"
+    (H-step model targets, `mbjax.agents.sac.expansion`, with the model of `expansion`).
     """
 
     env: str = "point_mass"
@@ -82,6 +129,8 @@ class Config:
     replay_capacity: int | None = None
     sac: SACConfig = SACConfig()
     on_nonfinite: str = "raise"
+    value_expansion: str = "none"
+    expansion: ExpansionConfig = ExpansionConfig()
 
     def __post_init__(self) -> None:
         for name in ("action_repeat", "num_epochs", "steps_per_epoch", "num_envs",
@@ -96,6 +145,18 @@ class Config:
         if not isinstance(self.sac, SACConfig):
             raise validation.field_error(self, "sac", "a SACConfig")
         validation.field_choice(self, "on_nonfinite", ON_NONFINITE)
+        validation.field_choice(self, "value_expansion", VALUE_EXPANSIONS)
+        if not isinstance(self.expansion, ExpansionConfig):
+            raise validation.field_error(self, "expansion", "an ExpansionConfig")
+        if self.value_expansion != "none":
+            every = self.expansion.model_train_every
+            if every % self.num_envs:
+                raise validation.invalid(f"{type(self).__name__}.expansion.model_train_every",
+                                         every, f"a multiple of num_envs={self.num_envs}")
+            if self.steps_per_epoch % every:
+                raise validation.field_error(
+                    self, "steps_per_epoch",
+                    f"a multiple of expansion.model_train_every={every}")
 
     @property
     def total_env_steps(self) -> int:

@@ -27,7 +27,7 @@ from mbjax.agents.sac import update as sac_update
 from mbjax.agents.sac.config import SACConfig
 from mbjax.agents.sac.networks import CriticNetwork, PolicyNetwork
 from mbjax.agents.sac.state import ActorParams, Params, SACHyperparams, SACState
-from mbjax.agents.sac.update import LearnerParts, maybe_normalize
+from mbjax.agents.sac.update import LearnerParts, TargetsFn, maybe_normalize, one_step_targets
 from mbjax.types import Transition
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "init_state",
     "make_sac",
     "observe_with",
+    "value_with",
 ]
 
 
@@ -48,10 +49,11 @@ class SAC(NamedTuple):
     """Function bundle returned by `make_sac`."""
 
     init: Callable[[jax.Array], SACState]
-    update: Callable[[SACState, Transition, jax.Array], tuple[SACState, dict[str, jax.Array]]]
+    update: Callable[..., tuple[SACState, dict[str, jax.Array]]]
     act: Callable[..., jax.Array]
     update_many: Callable[..., tuple[SACState, dict[str, jax.Array]]]
     observe: Callable[[SACState, jax.Array], SACState]
+    value: Callable[[SACState, jax.Array], jax.Array]
     networks: losses.SACNetworks
     config: SACConfig
     obs_size: int
@@ -115,6 +117,16 @@ def act_with(
     return action
 
 
+def value_with(parts: LearnerParts, state: SACState, obs: jax.Array) -> jax.Array:
+    """The deterministic policy's value min_c Q_c(s, tanh(mean(s))): obs [..., S] -> [...]
+    (the terminal value of MPC with a learned value, `mbjax.agents.pets`)."""
+    lead = obs.shape[:-1]
+    x = maybe_normalize(parts, state.obs_norm, obs.reshape(-1, obs.shape[-1]))
+    mean, _ = parts.nets.policy_apply(state.policy_params, x)
+    q = parts.nets.critic_apply(state.critic_params, x, distribution.mode(mean))
+    return jnp.min(q, axis=0).reshape(lead)
+
+
 def observe_with(parts: LearnerParts, state: SACState, obs: jax.Array) -> SACState:
     """Adds real observations obs: [N, obs_size] to the running statistics (no-op when
     `normalize_observations` is off)."""
@@ -163,15 +175,19 @@ def make_sac(config: SACConfig, obs_size: int, action_size: int) -> SAC:
         """A fresh learner state (see `init_state`)."""
         return init_state(config, parts, policy_net, critic_net, key)
 
-    def update(state: SACState, batch: Transition,
-               key: jax.Array) -> tuple[SACState, dict[str, jax.Array]]:
-        """One gradient step, batch leaves [B, ...] (see `update.update`)."""
-        return sac_update.update(parts, state, batch, key)
+    def update(state: SACState, batch: Transition, key: jax.Array,
+               targets_fn: TargetsFn = one_step_targets) -> tuple[SACState, dict[str, jax.Array]]:
+        """One gradient step, batch leaves [B, ...] (see `update.update`); targets_fn: the
+        critics' targets (SAC's one-step ones, or `expansion`'s MVE / STEVE)."""
+        return sac_update.update(parts, state, batch, key, targets_fn)
 
-    def update_many(state: SACState, sample_fn: Callable[[jax.Array], Transition],
-                    key: jax.Array, num_updates: int) -> tuple[SACState, dict[str, jax.Array]]:
+    def update_many(
+        state: SACState, sample_fn: Callable[[jax.Array], Transition], key: jax.Array,
+        num_updates: int, targets_fn: TargetsFn = one_step_targets,
+    ) -> tuple[SACState, dict[str, jax.Array]]:
         """`num_updates` (static) steps in one lax.scan (see `update.update_many`)."""
-        return sac_update.update_many(update, state, sample_fn, key, num_updates)
+        step = lambda s, b, k: update(s, b, k, targets_fn)
+        return sac_update.update_many(step, state, sample_fn, key, num_updates)
 
     def act(params: ActorParams, obs: jax.Array, key: jax.Array,
             deterministic: bool = False) -> jax.Array:
@@ -182,12 +198,17 @@ def make_sac(config: SACConfig, obs_size: int, action_size: int) -> SAC:
         """Adds obs [N, obs_size] to the running statistics (see `observe_with`)."""
         return observe_with(parts, state, obs)
 
+    def value(state: SACState, obs: jax.Array) -> jax.Array:
+        """min_c Q_c(obs, the deterministic action): obs [..., S] -> [...] (see `value_with`)."""
+        return value_with(parts, state, obs)
+
     return SAC(
         init=init,
         update=update,
         act=act,
         update_many=update_many,
         observe=observe,
+        value=value,
         networks=parts.nets,
         config=config,
         obs_size=obs_size,

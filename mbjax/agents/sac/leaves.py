@@ -13,7 +13,7 @@ from typing import Any
 import jax.numpy as jnp
 
 from mbjax.agents.sac.learner import with_learning_rates
-from mbjax.grid import Setter
+from mbjax.grid import Setter, model_leaves
 
 _RATES = {"actor_lr": "actor", "critic_lr": "critic", "alpha_lr": "alpha"}
 _HPARAMS = ("discount", "tau", "reward_scale", "target_entropy")
@@ -38,9 +38,11 @@ def sac_leaves(prefix: str = "sac.") -> dict[str, Setter]:
 
 
 def grid_leaves(config: Any) -> dict[str, Setter]:
-    """SAC alone's grid leaves (the `Algorithm.grid_leaves` of `--algo=sac`)."""
-    del config
-    return sac_leaves()
+    """SAC's grid leaves (the `Algorithm.grid_leaves` of `--algo=sac`): the learner's numeric
+    fields, and with value expansion the model's learning rate."""
+    if getattr(config, "value_expansion", "none") == "none":
+        return sac_leaves()
+    return {**sac_leaves(), **model_leaves("expansion.model.")}
 
 
 __all__ = ["grid_leaves", "sac_leaves"]

@@ -70,6 +70,20 @@ def critic_loss(
     return loss, {"q_mean": jnp.mean(q), "target_q_mean": jnp.mean(target)}
 
 
+def regression_critic_loss(critic_params, nets: SACNetworks,
+                           targets) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Sum over critics of 0.5 * the weighted mean squared error of Q(obs, action) against the
+    fixed `targets` (an `update.CriticTargets`: obs [N, D], action [N, A], target [N],
+    weight [N]). With SAC's one-step targets and unit weights this is `critic_loss`.
+
+    Returns (loss, aux metrics)."""
+    q = nets.critic_apply(critic_params, targets.obs, targets.action)  # [C, N]
+    w = targets.weight / jnp.sum(targets.weight)
+    loss = 0.5 * jnp.sum(jnp.sum(w * (q - targets.target[None]) ** 2, axis=-1))
+    return loss, {"q_mean": jnp.sum(w * jnp.mean(q, axis=0)),
+                  "target_q_mean": jnp.sum(w * targets.target)}
+
+
 def actor_loss(
     policy_params,
     critic_params,

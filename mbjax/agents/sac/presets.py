@@ -6,6 +6,10 @@ tau 0.005, learned temperature with target entropy -|A|, one update per env step
 buffer, 1000 uniform-random steps first; budget per task as in its learning curves), "cpu" (the
 SAC settings of MBPO's cpu preset: 2 x 128 networks, batches of 128), "test" (tiny, for the test
 suite). Envs without an entry get the generic settings of `name`.
+
+Each preset also sizes the model used when `value_expansion` is "mve" or "steve" (ignored
+otherwise): "paper" STEVE's H = 3 with MBPO's 4 x 200 networks (4 members, all used), "cpu" 3 x 200
+networks and at most 40 fit epochs, "test" a tiny model.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
-from mbjax.agents.sac.config import Config, SACConfig
+from mbjax.agents.sac.config import EXPANSION_MODEL, Config, ExpansionConfig, SACConfig
 
 
 def _paper(epochs: int = 1000, **kw) -> Config:
@@ -26,6 +30,14 @@ def _paper(epochs: int = 1000, **kw) -> Config:
 
 
 _CPU_SAC = SACConfig(hidden_sizes=(128, 128), batch_size=128)
+_CPU_MODEL = dataclasses.replace(
+    EXPANSION_MODEL, hidden_sizes=(200, 200, 200), max_epochs=40, max_holdout=2000,
+    weight_decays=(2.5e-5, 5e-5, 7.5e-5, 1e-4))
+_SMALL_MODEL = dataclasses.replace(_CPU_MODEL, hidden_sizes=(64, 64), weight_decays=0.0,
+                                   batch_size=32, max_epochs=100, patience=10)
+_TEST_MODEL = dataclasses.replace(_CPU_MODEL, ensemble_size=3, num_elites=2,
+                                  hidden_sizes=(32, 32), weight_decays=0.0, learning_rate=3e-3,
+                                  batch_size=64, max_epochs=10, patience=None)
 # Small networks, faster learning rates and a low initial temperature (rewards ~1 per step).
 _SMALL_TASK_SAC = SACConfig(hidden_sizes=(64, 64), batch_size=128, init_alpha=0.1, actor_lr=1e-3,
                             critic_lr=1e-3, alpha_lr=1e-3)
@@ -33,7 +45,8 @@ _SMALL_TASK_SAC = SACConfig(hidden_sizes=(64, 64), batch_size=128, init_alpha=0.
 
 def _cpu(**kw) -> Config:
     base = dict(num_epochs=20, steps_per_epoch=1000, init_random_steps=1000, updates_per_step=1,
-                num_eval_episodes=4, sac=_CPU_SAC)
+                num_eval_episodes=4, sac=_CPU_SAC,
+                expansion=ExpansionConfig(model=_CPU_MODEL, model_train_every=250))
     base.update(kw)
     return Config(**base)
 
@@ -41,14 +54,16 @@ def _cpu(**kw) -> Config:
 def _point_mass(**kw) -> Config:
     """MBPO's point_mass budget (100-step epochs, 10 updates per step) without the model."""
     base = dict(num_epochs=6, steps_per_epoch=100, init_random_steps=200, updates_per_step=10,
-                num_eval_episodes=4, sac=_SMALL_TASK_SAC)
+                num_eval_episodes=4, sac=_SMALL_TASK_SAC,
+                expansion=ExpansionConfig(model=_SMALL_MODEL, model_train_every=50))
     base.update(kw)
     return Config(**base)
 
 
 def _test(**kw) -> Config:
     base = dict(num_epochs=3, steps_per_epoch=100, init_random_steps=100, updates_per_step=2,
-                num_eval_episodes=2, sac=SACConfig(hidden_sizes=(32, 32), batch_size=64))
+                num_eval_episodes=2, sac=SACConfig(hidden_sizes=(32, 32), batch_size=64),
+                expansion=ExpansionConfig(model=_TEST_MODEL, model_train_every=50))
     base.update(kw)
     return Config(**base)
 

@@ -36,6 +36,7 @@ from mbjax.agents.algorithm import PolicyFactory
 from mbjax.agents.program import Program, Segment, make_pure_train
 from mbjax.agents.sac.config import Config
 from mbjax.agents.sac.learner import SAC, ActorParams, SACState, make_sac
+from mbjax.agents.sac.update import TargetsFn, one_step_targets
 from mbjax.models import all_finite
 from mbjax.types import Transition
 
@@ -88,8 +89,9 @@ class SACLoop(NamedTuple):
     Pieces that MBPO composes (they work on any extension of TrainState):
     init_state(k_sac, k_env, k_run) -> TrainState       before exploration
     explore(state, key) -> state                         init_random_steps random transitions
-    learn_iteration(state, key, sample_batch) -> (state, SAC metrics)   num_envs env steps, then
-        updates_per_step * num_envs updates on batches sample_batch(state, key)
+    learn_iteration(state, key, sample_batch, targets_fn=one_step_targets) -> (state, SAC
+        metrics): num_envs env steps, then updates_per_step * num_envs updates on batches
+        sample_batch(state, key), the critics regressing onto targets_fn's targets
     finish_epoch(state, key, eval_key, sac_metrics, nonfinite) -> (state, EpochMetrics)
     evaluate(actor_params, key) -> returns [num_eval_episodes]
     """
@@ -188,11 +190,12 @@ def make_loop(config: Config) -> SACLoop:
         k_sac, k_env, k_explore, k_run = jax.random.split(key, 4)
         return explore(init_state(k_sac, k_env, k_run), k_explore)
 
-    def learn_iteration(state: State, key: jax.Array, sample_batch: SampleFn):
+    def learn_iteration(state: State, key: jax.Array, sample_batch: SampleFn,
+                        targets_fn: TargetsFn = one_step_targets):
         k_env, k_update = jax.random.split(key)
         state = step_envs(state, k_env, random_actions=False)
         agent, metrics = sac.update_many(
-            state.sac, lambda k: sample_batch(state, k), k_update, updates_per_iter
+            state.sac, lambda k: sample_batch(state, k), k_update, updates_per_iter, targets_fn
         )
         return state.replace(sac=agent), metrics
 
@@ -248,7 +251,12 @@ def epoch_record(epoch: int, m: Any) -> dict[str, Any]:
 
 
 def make_program(config: Config, loop: SACLoop | None = None) -> Program:
-    """SAC alone as a Program: `num_epochs` identical compiled epochs."""
+    """SAC as a Program: `num_epochs` identical compiled epochs (with value_expansion "mve" or
+    "steve", `expansion_loop.make_expansion_program`'s, whose epochs also refit a model)."""
+    if config.value_expansion != "none":
+        from mbjax.agents.sac.expansion_loop import make_expansion_program
+
+        return make_expansion_program(config)
     loop = loop or make_loop(config)
     return Program(
         init=loop.init, segments=(Segment(loop.epoch, config.num_epochs),),

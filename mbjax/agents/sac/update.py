@@ -14,12 +14,32 @@ import jax.numpy as jnp
 import optax
 
 from mbjax import validation
-from mbjax.agents.sac import losses
+from mbjax.agents.sac import distribution, losses
 from mbjax.agents.sac import normalizer as obs_normalizer
 from mbjax.agents.sac.state import SACState
 from mbjax.types import Transition
 
 UpdateFn = Callable[[SACState, Transition, jax.Array], tuple[SACState, dict[str, jax.Array]]]
+
+
+class CriticTargets(NamedTuple):
+    """What the critics regress onto in one update: Q(obs, action) -> target, weighted.
+
+    obs: [N, obs_size] (normalized as the critics see it); action: [N, A]; target: [N]
+    (gradient-free); weight: [N] (>= 0; the loss is the weighted mean). SAC's own targets have
+    N = B and unit weights; value expansion (`mbjax.agents.sac.expansion`) adds model states.
+    info: scalars reported with the update's metrics (STEVE's mean horizon weight).
+    """
+
+    obs: jax.Array
+    action: jax.Array
+    target: jax.Array
+    weight: jax.Array
+    info: dict = {}  # noqa: RUF012 (never mutated)
+
+
+# targets_fn(parts, state, batch (raw, as sampled), alpha, key) -> CriticTargets
+TargetsFn = Callable[["LearnerParts", SACState, Transition, jax.Array, jax.Array], CriticTargets]
 
 
 class LearnerParts(NamedTuple):
@@ -73,30 +93,39 @@ def prepare_batch(parts: LearnerParts, state: SACState, batch: Transition) -> Tr
     )
 
 
+def one_step_targets(parts: LearnerParts, state: SACState, batch: Transition, alpha: jax.Array,
+                     key: jax.Array) -> CriticTargets:
+    """SAC's soft Bellman targets on the batch itself (`losses.critic_target`), unit weights."""
+    batch = prepare_batch(parts, state, batch)
+    mean, log_std = parts.nets.policy_apply(state.policy_params, batch.next_obs)
+    next_action, next_log_prob = distribution.sample_and_log_prob(mean, log_std, key)
+    next_q = parts.nets.critic_apply(state.target_critic_params, batch.next_obs, next_action)
+    hp = state.hparams
+    target = losses.critic_target(batch.reward, batch.terminated, next_q, next_log_prob, alpha,
+                                  hp.discount, hp.reward_scale)
+    return CriticTargets(obs=batch.obs, action=batch.action,
+                         target=jax.lax.stop_gradient(target), weight=jnp.ones_like(target))
+
+
 def update(
-    parts: LearnerParts, state: SACState, batch: Transition, key: jax.Array
+    parts: LearnerParts, state: SACState, batch: Transition, key: jax.Array,
+    targets_fn: TargetsFn = one_step_targets,
 ) -> tuple[SACState, dict[str, jax.Array]]:
     """One gradient step on critics, actor and temperature. batch leaves: [B, ...].
 
     All three gradients are taken at the current parameters (as in the original SAC), then
-    the target critics move by Polyak averaging with rate tau.
+    the target critics move by Polyak averaging with rate tau. targets_fn: what the critics
+    regress onto (SAC's one-step targets by default; MVE / STEVE expand them with a model).
     """
     check_batch(parts, batch)
     k_critic, k_actor = jax.random.split(key)
     hp = state.hparams
-    batch = prepare_batch(parts, state, batch)
     alpha = jnp.exp(state.log_alpha)
+    targets = targets_fn(parts, state, batch, alpha, k_critic)
+    batch = prepare_batch(parts, state, batch)
 
-    (c_loss, c_aux), c_grads = jax.value_and_grad(losses.critic_loss, has_aux=True)(
-        state.critic_params,
-        state.target_critic_params,
-        state.policy_params,
-        parts.nets,
-        batch,
-        alpha,
-        hp.discount,
-        hp.reward_scale,
-        k_critic,
+    (c_loss, c_aux), c_grads = jax.value_and_grad(losses.regression_critic_loss, has_aux=True)(
+        state.critic_params, parts.nets, targets
     )
     (a_loss, log_prob), p_grads = jax.value_and_grad(losses.actor_loss, has_aux=True)(
         state.policy_params, state.critic_params, parts.nets, batch.obs, alpha, k_actor
@@ -132,6 +161,7 @@ def update(
         "alpha": alpha,
         "entropy": -jnp.mean(log_prob),
         **c_aux,
+        **targets.info,
     }
     return new_state, metrics
 
