@@ -52,21 +52,28 @@ def make_model_objective(
     config: PropagationConfig,
     reward_fn: RewardFn | None = None,
     termination_fn: TerminationFn | None = None,
-) -> Callable[[Any, jax.Array, jax.Array], Objective]:
+    terminal_value: Callable[[Any, jax.Array], jax.Array] | None = None,
+) -> Callable[..., Objective]:
     """Objective factory over a learned model (any `mbjax.models.base` protocol model).
 
-    Returns `objective_for(model_state, obs [S], key) -> objective` with
+    Returns `objective_for(model_state, obs [S], key, value_params=None) -> objective` with
     `objective(actions [N, H, A]) -> values [N]` (see `propagate`). The key is fixed for the
     objective's lifetime, so every planner iteration within one plan call sees the same noise
     (common random numbers: candidates are compared under the same sampled futures).
+    terminal_value(value_params, x [..., S]) -> [...]: a learned value of the horizon's final
+    states, added to the returns (`propagate`'s terminal_value) with `value_params`.
     Configuration errors (particles vs members, missing reward) raise here, before tracing.
     """
     check_setup(model, config, reward_fn)
 
-    def objective_for(model_state: Any, obs: jax.Array, key: jax.Array) -> Objective:
+    def objective_for(model_state: Any, obs: jax.Array, key: jax.Array,
+                      value_params: Any = None) -> Objective:
+        tail = None if terminal_value is None else (lambda x: terminal_value(value_params, x))
+
         def objective(actions: jax.Array) -> jax.Array:
             return propagate(
-                model, config, model_state, obs, actions, key, reward_fn, termination_fn
+                model, config, model_state, obs, actions, key, reward_fn, termination_fn,
+                terminal_value=tail,
             ).values
 
         return objective

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -151,13 +151,16 @@ def propagate(
     reward_fn: RewardFn | None = None,
     termination_fn: TerminationFn | None = None,
     return_trajectories: bool = False,
+    terminal_value: Callable[[jax.Array], jax.Array] | None = None,
 ) -> PropagationResult:
     """Evaluates candidates `actions: [N, H, A]` from `obs: [S]` under the model.
 
     One program for all candidates x particles x members x horizon. Rewards come from
     `reward_fn(obs, action, next_obs)` (per transition) or the model's reward head; termination
     from `termination_fn` or the model's head (see `transition`). vmap over `obs` (and `key`)
-    for a batch of envs.
+    for a batch of envs. terminal_value(x [..., S]) -> [...]: a value of the final states added
+    to every particle's return as discount^H * survival * V(x_H) (MPC with a learned terminal
+    value, TD-MPC / LOOP); None: the H-step return alone.
     """
     m = check_setup(model, config, reward_fn)
     if obs.shape != (model.state_size,):
@@ -188,7 +191,11 @@ def propagate(
 
     init = _Carry(layout.x0, init_returns(layout.x0.shape[:-1]))
     final, traj = jax.lax.scan(body, init, (layout.actions, step_noise, layout.aux))
-    particle_returns = layout.particle_returns(final.returns.total)
+    totals = final.returns.total
+    if terminal_value is not None:
+        tail = final.returns.alive * final.returns.scale * terminal_value(final.x)
+        totals = totals + jnp.where(final.returns.alive > 0, tail, 0.0)
+    particle_returns = layout.particle_returns(totals)
     values = aggregate_returns(particle_returns, config.risk, config.risk_k, config.cvar_alpha)
     if not return_trajectories:
         return PropagationResult(values, particle_returns, None, None)

@@ -7,6 +7,7 @@ from typing import Any
 
 from mbjax import configs, validation
 from mbjax.agents.program import ON_NONFINITE
+from mbjax.agents.sac.config import SACConfig
 from mbjax.models import EnsembleConfig
 from mbjax.planners import PLANNERS, planner_config
 from mbjax.rollout import PropagationConfig
@@ -24,6 +25,29 @@ def _planner_defaults(name: str) -> Any:
     is switched by an override (the old planner's settings do not fit the new type)."""
     validation.check_choice("Config.planner", name, sorted(PLANNERS))
     return planner_config(name)
+
+
+@dataclasses.dataclass(frozen=True)
+class TerminalValueConfig:
+    """MPC with a learned terminal value (TD-MPC, Hansen et al. 2022; LOOP, Sikchi et al. 2022).
+
+    After every episode's model fit a SAC learner (`sac`) takes `updates_per_episode` updates on
+    batches of the real buffer, its critics regressing onto MVE targets through the refitted
+    model (`expansion_horizon` model steps; 0: SAC's one-step targets, real data only), and
+    every plan adds discount^H * survival * V(s_H), V(s) = min_c Q_c(s, pi(s)) of its
+    deterministic policy, to each particle's return. The SAC discount sets V's horizon; set
+    `propagation.discount` to the same value for a consistent objective.
+    """
+
+    sac: SACConfig = SACConfig()
+    updates_per_episode: int = 1000
+    expansion_horizon: int = 3
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.sac, SACConfig):
+            raise validation.field_error(self, "sac", "a SACConfig")
+        validation.field_int(self, "updates_per_episode")
+        validation.field_int(self, "expansion_horizon", lo=0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +74,8 @@ class Config:
     on_nonfinite: what the runners do with an episode that met NaN/Inf (a model fit's NaN loss,
     an env's NaN/Inf in the buffer): "raise" stops with FloatingPointError, "rollback" restores
     the state from before the episode (the PRNG key advanced) and records the event.
+    terminal_value: plan with a learned terminal value (see `TerminalValueConfig`, `value`), so
+    a short horizon still sees rewards beyond it (sparse-reward and long-horizon tasks).
     """
 
     env: str = "cartpole_swingup"
@@ -68,6 +94,8 @@ class Config:
     learned_termination: bool = False
     use_estimated_reward: bool = False
     on_nonfinite: str = "raise"
+    terminal_value: bool = False
+    value: TerminalValueConfig = TerminalValueConfig()
 
     def __post_init__(self) -> None:
         for name in ("action_repeat", "num_episodes", "num_seed_episodes", "num_envs",
@@ -90,6 +118,12 @@ class Config:
         # Resolve the planner's config here so every Config carries a concrete, valid one.
         resolved = planner_config(self.planner, self.planner_config)
         object.__setattr__(self, "planner_config", resolved)
+        validation.field_bool(self, "terminal_value")
+        if not isinstance(self.value, TerminalValueConfig):
+            raise validation.field_error(self, "value", "a TerminalValueConfig")
+        if self.terminal_value and getattr(resolved, "needs_dynamics", False):
+            raise validation.field_error(
+                self, "terminal_value", "False with a planner that uses the dynamics (ilqr)")
         if self.replan_every > self.horizon:
             raise validation.field_error(
                 self, "replan_every", f"at most the planning horizon ({self.horizon})"

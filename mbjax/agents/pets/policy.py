@@ -29,7 +29,7 @@ def make_policy(config: Config, final_state: PETSState, model: Any = None) -> Po
         return pets.planner.init(pets.env.action_size, key, final_state.planner_hparams)
 
     def policy(carry, obs: jax.Array, key: jax.Array):
-        actions, carry, info = pets.plan(model_state, carry, obs, key)
+        actions, carry, info = pets.plan(model_state, carry, obs, key, final_state.critic)
         return pets.planner.shift(carry, 1), actions[0], info
 
     return init_carry, policy

@@ -6,13 +6,17 @@ NeurIPS 2018, and its released code: 5 bootstrapped members, CEM with 5 iteratio
 alpha 0.1, TS-infinity with 20 particles, per-task network sizes, populations and horizons),
 "cpu" (small ensemble and planner; the README Quickstart uses cartpole_swingup/cpu), "test"
 (tiny, for the test suite). Envs without a dedicated entry get the generic settings of `name`.
+Each preset also sizes the learned terminal value used with `terminal_value=True` (off by
+default): "paper" SAC's 2 x 256 networks and 1000 updates per episode, "cpu" 2 x 128 and 500,
+"test" 2 x 32 and 20.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from mbjax.agents.pets.config import Config
+from mbjax.agents.pets.config import Config, TerminalValueConfig
+from mbjax.agents.sac import SACConfig
 from mbjax.models import EnsembleConfig
 from mbjax.planners import CEMConfig, ICEMConfig
 from mbjax.rollout import PropagationConfig
@@ -54,6 +58,8 @@ def _cpu(**kw) -> Config:
         planner="icem",
         planner_config=ICEMConfig(horizon=25),
         propagation=PropagationConfig(mode="tsinf", num_particles=10),
+        value=TerminalValueConfig(sac=SACConfig(hidden_sizes=(128, 128), batch_size=128),
+                                  updates_per_episode=500),
         **kw,
     )
 
@@ -67,6 +73,8 @@ def _test(**kw) -> Config:
         planner="cem",
         planner_config=CEMConfig(horizon=8, population=64, num_elites=8, iterations=3),
         propagation=PropagationConfig(mode="tsinf", num_particles=2),
+        value=TerminalValueConfig(sac=SACConfig(hidden_sizes=(32, 32), batch_size=64),
+                                  updates_per_episode=20, expansion_horizon=2),
         **kw,
     )
 
@@ -89,6 +97,8 @@ PRESETS: dict[str, dict[str, Config]] = {
         # DM Control runs at 100 Hz: repeat each action 4 times (as PlaNet/Dreamer do for
         # cartpole), so an episode is 250 decisions and returns stay on the 0-1000 scale.
         "dmc/CartpoleSwingup": _cpu(env="dmc/CartpoleSwingup", num_episodes=8, action_repeat=4),
+        "dmc/CartpoleSwingupSparse": _cpu(env="dmc/CartpoleSwingupSparse", num_episodes=8,
+                                          action_repeat=4),
         "brax/inverted_pendulum": _cpu(env="brax/inverted_pendulum", num_episodes=5),
         # Brax's forward reward is estimated from observed velocities (see envs.describe()).
         "brax/halfcheetah": dataclasses.replace(

@@ -28,6 +28,7 @@ from flax import struct
 from mbjax import acting, grid, replay
 from mbjax import envs as mbjax_envs
 from mbjax.agents.pets.config import Config
+from mbjax.agents.pets.value import make_critic, train_critic
 from mbjax.agents.program import Program, Segment, make_pure_train
 from mbjax.models import FitMetrics, all_finite, learner_model
 from mbjax.planners import make_planner
@@ -43,6 +44,8 @@ class PETSState:
     planner_hparams: the planner's numeric hyperparameters (float32 leaves; None for planners
     without any), from which every episode's planner warm start is built: a hyperparameter grid
     (`mbjax.grid`) sets them per run without recompiling.
+    critic: with `config.terminal_value`, the SAC learner whose value ends every plan (None
+    otherwise).
     """
 
     model: Any  # the model's state (an ensemble's ModelState by default)
@@ -51,6 +54,7 @@ class PETSState:
     episode: jax.Array
     env_steps: jax.Array
     planner_hparams: Any = None
+    critic: Any = None  # the terminal value's SAC learner state (config.terminal_value)
 
 
 class EpisodeMetrics(NamedTuple):
@@ -59,7 +63,8 @@ class EpisodeMetrics(NamedTuple):
     episode_return / episode_length: means over the B envs; episode_return_per_env: [B].
     env_steps: all envs' env steps so far. planned_return: the mean of the planner's best
     predicted return over the plans made while the env was alive (all envs; NaN for seed
-    episodes, which do not plan).
+    episodes, which do not plan). value_loss: the terminal value critic's mean loss over the
+    episode's updates (NaN without a terminal value and for seed episodes).
     """
 
     env_steps: jax.Array
@@ -70,6 +75,7 @@ class EpisodeMetrics(NamedTuple):
     nonfinite: jax.Array
     planned_return: jax.Array
     episode_return_per_env: jax.Array
+    value_loss: jax.Array
 
 
 class PETS(NamedTuple):
@@ -78,7 +84,9 @@ class PETS(NamedTuple):
     init(key) -> PETSState
     seed_episode(state) -> (state, EpisodeMetrics)          uniform random actions
     learning_episode(state, fit: bool) -> (state, EpisodeMetrics)   refit (if fit) then MPC
-    policy_step(model_state, planner_state, obs, key) -> (action [A], planner_state, info)
+    plan(model_state, planner_state, obs, key, value_params=None) -> (actions [H, A],
+        planner_state, info); value_params: the critic state with `config.terminal_value`
+    critic: the terminal value's SAC learner bundle (None without a terminal value)
     """
 
     config: Config
@@ -90,6 +98,7 @@ class PETS(NamedTuple):
     seed_episode: Callable[[PETSState], tuple[PETSState, EpisodeMetrics]]
     learning_episode: Callable[..., tuple[PETSState, EpisodeMetrics]]
     plan: Callable[..., tuple[jax.Array, Any, dict]]
+    critic: Any = None
 
 
 class PlanCarry(NamedTuple):
@@ -141,7 +150,8 @@ def over_envs(fn: Callable[..., Any], num_envs: int,
 
 def finish_episode(layout: EpisodeLayout, state: PETSState, key: jax.Array,
                    episode: acting.Episode, steps: acting.EpisodeStep, fit: FitMetrics,
-                   planned: jax.Array) -> tuple[PETSState, EpisodeMetrics]:
+                   planned: jax.Array,
+                   value_loss: jax.Array | None = None) -> tuple[PETSState, EpisodeMetrics]:
     """Stores the B episodes' valid transitions, env after env, each in time order (episode:
     leaves [B]; steps: leaves [B, num_plans, steps_per_plan]; planned: []).
 
@@ -164,6 +174,7 @@ def finish_episode(layout: EpisodeLayout, state: PETSState, key: jax.Array,
         episode_length=jnp.mean(episode.length), model_train_mse=fit.train_loss,
         model_holdout_mse=fit.holdout_loss, nonfinite=fit.nonfinite | ~all_finite(buffer.data),
         planned_return=planned, episode_return_per_env=episode.episode_return,
+        value_loss=jnp.full((), jnp.nan) if value_loss is None else value_loss,
     )
     return new_state, metrics
 
@@ -194,14 +205,19 @@ def seed_episode(env: Any, layout: EpisodeLayout,
 
 
 def mpc_plan(objective_for: Callable[..., Any], planner: Any, model_state: Any,
-             planner_state: Any, obs: jax.Array, key: jax.Array) -> tuple[jax.Array, Any, dict]:
+             planner_state: Any, obs: jax.Array, key: jax.Array,
+             value_params: Any = None) -> tuple[jax.Array, Any, dict]:
     """One MPC decision: the action sequence [H, A] planned from `obs` [obs_size] under the model.
 
     objective_for: `make_model_objective`'s function (or `make_model_problem`'s, for planners
-    that need the dynamics); returns (actions, planner_state, info).
+    that need the dynamics); value_params: the terminal value's parameters (None: no terminal
+    value); returns (actions, planner_state, info).
     """
     k_obj, k_plan = jax.random.split(key)
-    objective = objective_for(model_state, obs, k_obj)
+    if value_params is None:
+        objective = objective_for(model_state, obs, k_obj)
+    else:
+        objective = objective_for(model_state, obs, k_obj, value_params)
     return planner.plan(planner_state, objective, obs, k_plan)
 
 
@@ -226,9 +242,10 @@ def one_member_problem(model: Any, problem_for: Callable[..., Any], elites_only:
 
 def plan_episode(env: Any, planner: Any, plan: Callable[..., tuple[jax.Array, Any, dict]],
                  layout: EpisodeLayout, model_state: Any, planner_hparams: Any,
-                 k_reset: jax.Array, k_plan_init: jax.Array, k_episode: jax.Array) -> PlanCarry:
-    """One env's MPC episode under `model_state`, planning with `planner_hparams`: the final
-    `PlanCarry`.
+                 value_params: Any, k_reset: jax.Array, k_plan_init: jax.Array,
+                 k_episode: jax.Array) -> PlanCarry:
+    """One env's MPC episode under `model_state`, planning with `planner_hparams` (and the
+    terminal value `value_params`, or None): the final `PlanCarry`.
 
     A `lax.while_loop` over plans that stops once the episode has ended (or all plans are made),
     so a terminated episode costs no further plans. Under `vmap` (the B envs, seed sweeps) it
@@ -241,7 +258,7 @@ def plan_episode(env: Any, planner: Any, plan: Callable[..., tuple[jax.Array, An
 
     def body(c: PlanCarry) -> PlanCarry:
         actions, planner_state, info = plan(
-            model_state, c.planner_state, c.episode.state.obs, plan_keys[c.plan]
+            model_state, c.planner_state, c.episode.state.obs, plan_keys[c.plan], value_params
         )
         episode, steps = act(c.episode, actions[:steps_per_plan])
 
@@ -273,9 +290,12 @@ def plan_episode(env: Any, planner: Any, plan: Callable[..., tuple[jax.Array, An
 
 def learning_episode(env: Any, model: Any, planner: Any,
                      plan: Callable[..., tuple[jax.Array, Any, dict]], layout: EpisodeLayout,
-                     state: PETSState, fit: bool = True) -> tuple[PETSState, EpisodeMetrics]:
-    """Refit the model on the buffer (if `fit`, a static choice), then one MPC episode of the
-    B envs (each its own reset and planner warm start) into the buffer.
+                     train_value: Callable[..., Any] | None, state: PETSState,
+                     fit: bool = True) -> tuple[PETSState, EpisodeMetrics]:
+    """Refit the model on the buffer (if `fit`, a static choice), train the terminal value's
+    critic (`train_value(critic, buffer, model_state, key) -> (critic, loss)`, None without
+    one), then one MPC episode of the B envs (each its own reset and planner warm start) into
+    the buffer.
 
     planned_return: the mean best predicted return over the plans made while an env was alive
     (a plan after the episode's end is not made).
@@ -286,17 +306,22 @@ def learning_episode(env: Any, model: Any, planner: Any,
     if fit:
         model_state, fit_info = model.fit(model_state, state.buffer, k_fit)
         fit_metrics = FitMetrics.of(fit_info)
+    critic, value_loss = state.critic, None
+    if train_value is not None:  # its own key: runs without a terminal value keep their numbers
+        critic, value_loss = train_value(critic, state.buffer, model_state,
+                                         jax.random.fold_in(k_fit, 1))
     one_env = functools.partial(plan_episode, env, planner, plan, layout)
-    done = over_envs(one_env, layout.num_envs, (None, None, 0, 0, 0))(
-        model_state, state.planner_hparams,
+    done = over_envs(one_env, layout.num_envs, (None, None, None, 0, 0, 0))(
+        model_state, state.planner_hparams, critic,
         *(env_keys(k, layout.num_envs) for k in (k_reset, k_plan_init, k_episode)),
     )
     # The mean over the plans made, as the mean over all plans rescaled: where every plan was
     # made (no early end) this is bit for bit the plain mean (`mean(where=)` rounds differently).
     made = jnp.sum(done.made, dtype=jnp.float32)
     planned = jnp.mean(jnp.where(done.made, done.planned, 0.0)) * (done.made.size / made)
-    state = state.replace(model=model_state)
-    return finish_episode(layout, state, key, done.episode, done.steps, fit_metrics, planned)
+    state = state.replace(model=model_state, critic=critic)
+    return finish_episode(layout, state, key, done.episode, done.steps, fit_metrics, planned,
+                          value_loss)
 
 
 def make_pets(config: Config, model: Any = None) -> PETS:
@@ -313,6 +338,7 @@ def make_pets(config: Config, model: Any = None) -> PETS:
     obs_size, action_size = env.observation_size, env.action_size
     model = learner_model(model, config, obs_size, action_size, "make_pets")
     planner = make_planner(config.planner, config.planner_config)
+    critic = make_critic(config, obs_size, action_size)  # None without a terminal value
     reward_fn, termination_fn = mbjax_envs.resolve_task(
         config.env, config.learned_reward, config.learned_termination,
         config.use_estimated_reward,
@@ -325,13 +351,16 @@ def make_pets(config: Config, model: Any = None) -> PETS:
             objective_for = functools.partial(one_member_problem, model, objective_for,
                                               config.propagation.elites_only, reward_fn)
     else:
-        objective_for = make_model_objective(model, config.propagation, reward_fn,
-                                             termination_fn)
+        objective_for = make_model_objective(
+            model, config.propagation, reward_fn, termination_fn,
+            terminal_value=None if critic is None else critic.value)
     steps_per_plan = min(config.steps_per_plan, num_steps)
     num_plans = math.ceil(num_steps / steps_per_plan)
     layout = EpisodeLayout(num_steps, steps_per_plan, num_plans, config.action_repeat,
                            config.num_envs)
     capacity = config.num_episodes * num_steps * config.num_envs
+    train_value = None if critic is None else functools.partial(
+        train_critic, critic, model, config.value, reward_fn, termination_fn)
 
     def init(key: jax.Array) -> PETSState:
         k_model, k_run = jax.random.split(key)
@@ -343,6 +372,7 @@ def make_pets(config: Config, model: Any = None) -> PETS:
             env_steps=jnp.zeros((), jnp.int32),
             # The config's values (the key is unused by every planner's hparams).
             planner_hparams=planner.init(action_size, k_run).hparams,
+            critic=None if critic is None else critic.init(jax.random.fold_in(key, 1)),
         )
 
     plan = functools.partial(mpc_plan, objective_for, planner)
@@ -350,8 +380,9 @@ def make_pets(config: Config, model: Any = None) -> PETS:
     return PETS(
         config=config, env=env, model=model, planner=planner, num_steps=num_steps, init=init,
         seed_episode=functools.partial(seed_episode, env, layout),
-        learning_episode=functools.partial(learning_episode, env, model, planner, plan, layout),
-        plan=plan,
+        learning_episode=functools.partial(learning_episode, env, model, planner, plan, layout,
+                                           train_value),
+        plan=plan, critic=critic,
     )
 
 
@@ -377,6 +408,7 @@ def make_program(config: Config, pets: PETS | None = None) -> Program:
             "model_holdout_mse": num(m.model_holdout_mse),
             "planned_return": num(m.planned_return),
             "episode_return_per_env": [float(x) for x in np.asarray(m.episode_return_per_env)],
+            **({"value_loss": num(m.value_loss)} if config.terminal_value else {}),
         }
 
     return Program(

@@ -1,0 +1,79 @@
+"""MPC with a learned terminal value: `propagate`'s terminal_value term against the returned
+trajectories, and PETS with `terminal_value=True` (critic trained, policy, exact resume)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mbjax.agents import pets
+from mbjax.models import EnsembleConfig, make_ensemble
+from mbjax.rollout import PropagationConfig, propagate
+
+S, A = 3, 2
+
+
+def _value(x):
+    return jnp.sin(x[..., 0]) + x[..., 1] ** 2
+
+
+@pytest.mark.parametrize("mode", ["tsinf", "expectation"])
+def test_terminal_value_adds_discounted_value_of_the_final_states(mode):
+    model = make_ensemble(EnsembleConfig(ensemble_size=2, hidden_sizes=(8,)), S, A)
+    state = model.init(jax.random.key(0))
+    config = PropagationConfig(mode=mode, num_particles=4 if mode == "tsinf" else 1,
+                               discount=0.9)
+    obs = jnp.array([0.1, -0.2, 0.3])
+    actions = jax.random.uniform(jax.random.key(1), (5, 6, A), minval=-1, maxval=1)
+    reward = lambda o, a, n: -jnp.sum(n**2)
+    key = jax.random.key(2)
+    plain = propagate(model, config, state, obs, actions, key, reward, return_trajectories=True)
+    tail = propagate(model, config, state, obs, actions, key, reward, terminal_value=_value)
+    final = plain.trajectories[:, :, -1]  # [N, P, S]
+    expected = plain.particle_returns + 0.9**6 * _value(final)
+    np.testing.assert_allclose(tail.particle_returns, expected, rtol=1e-5, atol=1e-5)
+
+    # A terminated particle gets no value: a termination at the first step removes the tail.
+    always = lambda o, a, n: jnp.ones((), bool)
+    ended = propagate(model, config, state, obs, actions, key, reward, always,
+                      terminal_value=_value)
+    ended_plain = propagate(model, config, state, obs, actions, key, reward, always)
+    np.testing.assert_allclose(ended.values, ended_plain.values, rtol=1e-6)
+
+
+def _config():
+    return dataclasses.replace(pets.preset("point_mass", "test"), terminal_value=True)
+
+
+def test_pets_trains_the_critic_plans_with_it_and_resumes_exactly(tmp_path):
+    from resume_check import assert_resume_matches
+
+    config = _config()
+    make_policy, final, records = pets.train("point_mass", config, seed=0)
+    assert records[0].get("value_loss") is None  # the seed episode trains nothing
+    assert all(np.isfinite(r["value_loss"]) for r in records[1:])
+    assert int(final.critic.step) == config.value.updates_per_episode * (len(records) - 1)
+
+    # The policy plans with the final critic: a different critic changes the plan.
+    init_carry, policy = make_policy(final)
+    obs = jnp.array([0.1, 0.0, 0.0, 0.0])[: pets.make_pets(config).env.observation_size]
+    carry = init_carry(jax.random.key(0))
+    _, action, info = jax.jit(policy)(carry, obs, jax.random.key(1))
+    assert action.shape == (pets.make_pets(config).env.action_size,)
+    scaled = final.replace(critic=final.critic.replace(
+        critic_params=jax.tree_util.tree_map(lambda p: 100.0 * p, final.critic.critic_params)))
+    _, other, info2 = jax.jit(make_policy(scaled)[1])(carry, obs, jax.random.key(1))
+    assert float(info["best_return"]) != float(info2["best_return"])
+
+    assert_resume_matches(pets.train, records, str(tmp_path / "ck"), 2, env="point_mass",
+                          config=config, seed=0)
+
+
+def test_terminal_value_needs_a_sampling_planner():
+    with pytest.raises(ValueError, match="terminal_value=True is invalid"):
+        dataclasses.replace(pets.with_planner(pets.preset("point_mass", "test"), "ilqr"),
+                            terminal_value=True)
