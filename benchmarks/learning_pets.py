@@ -1,5 +1,10 @@
 """PETS learning curves over seeds: `python -m benchmarks.learning_pets --envs=cartpole_swingup`.
 
+`--variants=plain,terminal_value,bnn` also runs PETS with a learned terminal value
+(`Config.terminal_value`, the propagation discounted by the critic's discount), or with the
+Bayesian network of `mbjax.models.bnn` (posterior samples as members) in place of the
+ensemble, on the same budget and seeds.
+
 For each env, the seeds run as one vmapped program (`run_sweep`, sharded over local devices),
 one compiled call per episode. Writes per-episode returns per seed, best-so-far, wall time to a
 target return and the settings used to benchmarks/results/learning_pets.json (+ one PNG per env).
@@ -24,29 +29,54 @@ flags.DEFINE_string("preset", "cpu", "PETS preset name.")
 flags.DEFINE_integer("num_episodes", 0, "Override the preset's episode count (0: keep).")
 flags.DEFINE_integer("num_envs", 0, "Override the preset's parallel envs per episode (0: keep).")
 flags.DEFINE_string("out", "benchmarks/results/learning_pets.json", "Output JSON path.")
+VARIANTS = ("plain", "terminal_value", "bnn")
+# The BNN of the `bnn` variant: the cpu ensemble's 3 x 200 swish network, 5 posterior samples,
+# a tempered KL (a 3 x 200 net on a few thousand rows underfits at kl_weight 1).
+BNN_SETTINGS = dict(hidden_sizes=(200, 200, 200), num_members=5, fit_steps=2000,
+                    batch_size=256, kl_weight=0.1)
+flags.DEFINE_list("variants", ["plain"], f"PETS variants per env, of {', '.join(VARIANTS)}.")
 
 # Per-env settings beyond the preset, and the return that counts as "solved" for timing.
 ENV_SETTINGS = {
     "cartpole_swingup": dict(target=170.0, overrides={}),
     "cartpole_balance": dict(target=195.0, overrides={}),
     "dmc/CartpoleSwingup": dict(target=700.0, overrides={}),
+    "dmc/CartpoleSwingupSparse": dict(target=500.0, overrides={}),
     "brax/inverted_pendulum": dict(target=900.0, overrides={}),
     "brax/halfcheetah": dict(target=None, overrides={}),
 }
 
 
-def run_env(env: str, seeds: list[int]) -> dict:
+def _variant(config, variant: str):
+    """The PETS config of `variant` ("plain", "bnn": as is)."""
+    if variant in ("plain", "bnn"):
+        return config
+    propagation = dataclasses.replace(config.propagation, discount=config.value.sac.discount)
+    return dataclasses.replace(config, terminal_value=True, propagation=propagation)
+
+
+def run_env(env: str, seeds: list[int], variant: str = "plain") -> dict:
     from mbjax.agents import pets
     from mbjax.agents.sweep import run_sweep
 
     settings = ENV_SETTINGS.get(env, dict(target=None, overrides={}))
     config = dataclasses.replace(pets.preset(env, FLAGS.preset), **settings["overrides"])
+    config = _variant(config, variant)
+    model = None
+    if variant == "bnn":
+        from mbjax.envs import make
+        from mbjax.models.bnn import BNNConfig, make_bnn
+
+        env_ = make(config.env)
+        model = make_bnn(BNNConfig(**BNN_SETTINGS), int(env_.observation_size),
+                         int(env_.action_size))
     if FLAGS.num_episodes:
         config = dataclasses.replace(config, num_episodes=FLAGS.num_episodes)
     if FLAGS.num_envs:
         config = dataclasses.replace(config, num_envs=FLAGS.num_envs)
     t0 = time.perf_counter()
-    _, records, info = run_sweep(pets.make_program(config), seeds,
+    program = pets.make_program(config, pets.make_pets(config, model=model))
+    _, records, info = run_sweep(program, seeds,
                                  progress_fn=lambda rs: print(
                                      env, "episode", rs[0]["episode"], "returns",
                                      [round(r["episode_return"], 1) for r in rs], flush=True))
@@ -62,7 +92,8 @@ def run_env(env: str, seeds: list[int]) -> dict:
             "wall_time_s": float(wall[hit[0]]),
         }
     return {
-        "env": env, "seeds": seeds, "config": _config_dict(config),
+        "env": env, "variant": variant, "seeds": seeds, "config": _config_dict(config),
+        **({"bnn": BNN_SETTINGS} if variant == "bnn" else {}),
         "env_steps": [r["env_steps"] for r in records[0]],
         "returns": returns.tolist(), "best_so_far_mean": np.maximum.accumulate(
             returns, axis=1).mean(0).tolist(),
@@ -86,22 +117,30 @@ def main(argv):
 
     enable_compilation_cache()
     seeds = list(range(FLAGS.seeds))
-    # Results accumulate per env across invocations (one env can be re-run on its own).
+    unknown = sorted(set(FLAGS.variants) - set(VARIANTS))
+    if unknown:
+        raise ValueError(f"--variants={','.join(unknown)} is invalid; "
+                         f"allowed: {', '.join(VARIANTS)}")
+    # Results accumulate per (env, variant) across invocations (one can be re-run on its own).
+    runs = {(env, v) for env in FLAGS.envs for v in FLAGS.variants}
     results = []
     if os.path.exists(FLAGS.out):
         with open(FLAGS.out) as f:
-            results = [r for r in json.load(f)["results"] if r["env"] not in FLAGS.envs]
+            results = [r for r in json.load(f)["results"]
+                       if (r["env"], r.get("variant", "plain")) not in runs]
     out_dir = os.path.dirname(FLAGS.out) or "."
     for env in FLAGS.envs:
-        result = run_env(env, seeds)
-        results.append(result)
-        plot_curve(
-            os.path.join(out_dir, f"learning_pets_{env.replace('/', '-')}.png"),
-            result["env_steps"], np.array(result["returns"]),
-            title=f"PETS ({FLAGS.preset}) on {env}, {len(seeds)} seeds",
-        )
-        write_json(FLAGS.out, {"benchmark": "learning_pets", "device": device_info(),
-                               "results": results})
+        for variant in FLAGS.variants:
+            result = run_env(env, seeds, variant)
+            results.append(result)
+            suffix = "" if variant == "plain" else f"_{variant}"
+            plot_curve(
+                os.path.join(out_dir, f"learning_pets_{env.replace('/', '-')}{suffix}.png"),
+                result["env_steps"], np.array(result["returns"]),
+                title=f"PETS {variant} ({FLAGS.preset}) on {env}, {len(seeds)} seeds",
+            )
+            write_json(FLAGS.out, {"benchmark": "learning_pets", "device": device_info(),
+                                   "results": results})
     print("wrote", FLAGS.out)
 
 
