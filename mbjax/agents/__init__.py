@@ -30,6 +30,7 @@ ALGORITHMS: dict[str, str] = {
     "dyna_q": "mbjax.agents.dyna_q",
     "gps": "mbjax.agents.gps",
     "mcts": "mbjax.agents.mcts",
+    "planet": "mbjax.agents.planet",
 }
 
 
