@@ -18,7 +18,7 @@ from mbjax.agents.program import Program, Segment
 def test_every_registered_algorithm_has_a_record_whose_presets_are_valid(name):
     algo = agents.get(name)
     assert isinstance(algo, Algorithm) and algo.name == name and algo.description
-    assert algo.iteration_unit in ("episode", "epoch")
+    assert algo.iteration_unit in ("episode", "epoch", "iteration")
     # discrete-action learners need a discrete env (dyna_q: a tabular one)
     env = {"dyna_q": "maze/dyna", "mcts": "cartpole_discrete"}.get(name, "point_mass")
     for preset in algo.preset_names:
@@ -26,6 +26,10 @@ def test_every_registered_algorithm_has_a_record_whose_presets_are_valid(name):
         assert isinstance(config, algo.config_class) and config.env == env
     with pytest.raises(ValueError, match="preset 'huge'.*allowed"):
         algo.preset(env, "huge")
+    if name == "distill":  # it distills a trained run's policy: without one, a clear error
+        with pytest.raises(ValueError, match="teacher_run='' is invalid"):
+            algo.make_program(algo.preset(env, "test"))
+        return
     # Building the program compiles nothing; its length is what the CLI's progress bar shows.
     assert algo.make_program(algo.preset(env, "test")).num_iterations >= 1
 

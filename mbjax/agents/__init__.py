@@ -31,6 +31,7 @@ ALGORITHMS: dict[str, str] = {
     "gps": "mbjax.agents.gps",
     "mcts": "mbjax.agents.mcts",
     "planet": "mbjax.agents.planet",
+    "distill": "mbjax.agents.distill",
 }
 
 
