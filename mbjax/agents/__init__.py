@@ -32,6 +32,7 @@ ALGORITHMS: dict[str, str] = {
     "mcts": "mbjax.agents.mcts",
     "planet": "mbjax.agents.planet",
     "distill": "mbjax.agents.distill",
+    "mbppo": "mbjax.agents.mbppo",
 }
 
 
