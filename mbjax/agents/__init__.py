@@ -31,6 +31,8 @@ ALGORITHMS: dict[str, str] = {
     "gps": "mbjax.agents.gps",
     "mcts": "mbjax.agents.mcts",
     "planet": "mbjax.agents.planet",
+    "bptt": "mbjax.agents.bptt",
+    "maac": "mbjax.agents.maac",
     "distill": "mbjax.agents.distill",
     "mbppo": "mbjax.agents.mbppo",
 }

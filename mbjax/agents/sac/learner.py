@@ -55,6 +55,7 @@ class SAC(NamedTuple):
     observe: Callable[[SACState, jax.Array], SACState]
     value: Callable[[SACState, jax.Array], jax.Array]
     networks: losses.SACNetworks
+    parts: LearnerParts
     config: SACConfig
     obs_size: int
     action_size: int
@@ -210,6 +211,7 @@ def make_sac(config: SACConfig, obs_size: int, action_size: int) -> SAC:
         observe=observe,
         value=value,
         networks=parts.nets,
+        parts=parts,
         config=config,
         obs_size=obs_size,
         action_size=action_size,

@@ -12,7 +12,6 @@ import jax
 import jax.numpy as jnp
 
 from mbjax.agents.sac import distribution
-from mbjax.types import Transition
 
 PolicyApply = Callable[[object, jax.Array], tuple[jax.Array, jax.Array]]
 CriticApply = Callable[[object, jax.Array, jax.Array], jax.Array]
@@ -44,37 +43,12 @@ def critic_target(
     return reward_scale * reward + discount * (1.0 - terminated) * next_v
 
 
-def critic_loss(
-    critic_params,
-    target_critic_params,
-    policy_params,
-    nets: SACNetworks,
-    batch: Transition,
-    alpha: jax.Array,
-    discount: jax.Array,
-    reward_scale: jax.Array,
-    key: jax.Array,
-) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Sum over critics of 0.5 * mean squared TD error against a fixed target.
-
-    Returns (loss, aux metrics)."""
-    mean, log_std = nets.policy_apply(policy_params, batch.next_obs)
-    next_action, next_log_prob = distribution.sample_and_log_prob(mean, log_std, key)
-    next_q = nets.critic_apply(target_critic_params, batch.next_obs, next_action)
-    target = critic_target(
-        batch.reward, batch.terminated, next_q, next_log_prob, alpha, discount, reward_scale
-    )
-    target = jax.lax.stop_gradient(target)
-    q = nets.critic_apply(critic_params, batch.obs, batch.action)
-    loss = 0.5 * jnp.sum(jnp.mean((q - target[None]) ** 2, axis=-1))
-    return loss, {"q_mean": jnp.mean(q), "target_q_mean": jnp.mean(target)}
-
-
 def regression_critic_loss(critic_params, nets: SACNetworks,
                            targets) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Sum over critics of 0.5 * the weighted mean squared error of Q(obs, action) against the
     fixed `targets` (an `update.CriticTargets`: obs [N, D], action [N, A], target [N],
-    weight [N]). With SAC's one-step targets and unit weights this is `critic_loss`.
+    weight [N]). With SAC's one-step targets (`update.one_step_targets`) and unit weights this
+    is SAC's critic loss.
 
     Returns (loss, aux metrics)."""
     q = nets.critic_apply(critic_params, targets.obs, targets.action)  # [C, N]

@@ -7,7 +7,7 @@ and jittable, with no Python control flow on traced values, so they run inside `
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -107,6 +107,38 @@ def one_step_targets(parts: LearnerParts, state: SACState, batch: Transition, al
                          target=jax.lax.stop_gradient(target), weight=jnp.ones_like(target))
 
 
+def critic_gradients(parts: LearnerParts, state: SACState, batch: Transition, alpha: jax.Array,
+                     key: jax.Array, targets_fn: TargetsFn = one_step_targets):
+    """(loss, aux metrics incl. the targets' info, gradients) of the critics' regression onto
+    targets_fn's targets for the raw `batch` [B] (SAC's and MAAC's critic step)."""
+    targets = targets_fn(parts, state, batch, alpha, key)
+    (loss, aux), grads = jax.value_and_grad(losses.regression_critic_loss, has_aux=True)(
+        state.critic_params, parts.nets, targets)
+    return loss, {**aux, **targets.info}, grads
+
+
+def apply_gradients(parts: LearnerParts, state: SACState, critic_grads: Any, policy_grads: Any,
+                    alpha_grad: jax.Array) -> SACState:
+    """One Adam step of critics, policy and temperature from gradients taken at `state`, then
+    the target critics' Polyak averaging with rate tau and `step` + 1 (SAC's and MAAC's)."""
+    tau = state.hparams.tau
+    c_updates, critic_opt_state = parts.critic_opt.update(critic_grads, state.critic_opt_state)
+    critic_params = optax.apply_updates(state.critic_params, c_updates)
+    p_updates, policy_opt_state = parts.policy_opt.update(policy_grads, state.policy_opt_state)
+    t_updates, alpha_opt_state = parts.alpha_opt.update(alpha_grad, state.alpha_opt_state)
+    return state.replace(
+        policy_params=optax.apply_updates(state.policy_params, p_updates),
+        critic_params=critic_params,
+        target_critic_params=jax.tree_util.tree_map(
+            lambda t, p: (1.0 - tau) * t + tau * p, state.target_critic_params, critic_params),
+        policy_opt_state=policy_opt_state,
+        critic_opt_state=critic_opt_state,
+        alpha_opt_state=alpha_opt_state,
+        log_alpha=optax.apply_updates(state.log_alpha, t_updates),
+        step=state.step + 1,
+    )
+
+
 def update(
     parts: LearnerParts, state: SACState, batch: Transition, key: jax.Array,
     targets_fn: TargetsFn = one_step_targets,
@@ -121,12 +153,8 @@ def update(
     k_critic, k_actor = jax.random.split(key)
     hp = state.hparams
     alpha = jnp.exp(state.log_alpha)
-    targets = targets_fn(parts, state, batch, alpha, k_critic)
+    c_loss, c_aux, c_grads = critic_gradients(parts, state, batch, alpha, k_critic, targets_fn)
     batch = prepare_batch(parts, state, batch)
-
-    (c_loss, c_aux), c_grads = jax.value_and_grad(losses.regression_critic_loss, has_aux=True)(
-        state.critic_params, parts.nets, targets
-    )
     (a_loss, log_prob), p_grads = jax.value_and_grad(losses.actor_loss, has_aux=True)(
         state.policy_params, state.critic_params, parts.nets, batch.obs, alpha, k_actor
     )
@@ -134,26 +162,7 @@ def update(
         state.log_alpha, log_prob, hp.target_entropy
     )
 
-    c_updates, critic_opt_state = parts.critic_opt.update(c_grads, state.critic_opt_state)
-    critic_params = optax.apply_updates(state.critic_params, c_updates)
-    p_updates, policy_opt_state = parts.policy_opt.update(p_grads, state.policy_opt_state)
-    policy_params = optax.apply_updates(state.policy_params, p_updates)
-    t_updates, alpha_opt_state = parts.alpha_opt.update(t_grad, state.alpha_opt_state)
-    log_alpha = optax.apply_updates(state.log_alpha, t_updates)
-    target_critic_params = jax.tree_util.tree_map(
-        lambda t, p: (1.0 - hp.tau) * t + hp.tau * p, state.target_critic_params, critic_params
-    )
-
-    new_state = state.replace(
-        policy_params=policy_params,
-        critic_params=critic_params,
-        target_critic_params=target_critic_params,
-        policy_opt_state=policy_opt_state,
-        critic_opt_state=critic_opt_state,
-        alpha_opt_state=alpha_opt_state,
-        log_alpha=log_alpha,
-        step=state.step + 1,
-    )
+    new_state = apply_gradients(parts, state, c_grads, p_grads, t_grad)
     metrics = {
         "critic_loss": c_loss,
         "actor_loss": a_loss,
@@ -161,7 +170,6 @@ def update(
         "alpha": alpha,
         "entropy": -jnp.mean(log_prob),
         **c_aux,
-        **targets.info,
     }
     return new_state, metrics
 
