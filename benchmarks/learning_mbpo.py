@@ -1,11 +1,12 @@
-"""MBPO learning curves over seeds, next to SAC alone and SAC with value expansion (MVE,
-STEVE) on the same budget.
+"""MBPO learning curves over seeds, next to MAAC, SAC alone and SAC with value expansion (MVE,
+STEVE) on the same budget (one PNG per env with every variant's curve).
 
     python -m benchmarks.learning_mbpo --envs=brax/inverted_pendulum --seeds=3 --preset=cpu \
-        --variants=mbpo,sac_alone,sac_mve,sac_steve --out=benchmarks/results/learning_mbpo.json
+        --variants=mbpo,maac,sac_alone,sac_mve,sac_steve --out=benchmarks/results/learning_mbpo.json
 
 For every env: `jax.jit(jax.vmap(make_train(config)))(keys)` runs all seeds as one program
-(compile timed apart from the run), once per variant: MBPO; SAC alone (`sac.make_train` on
+(compile timed apart from the run), once per variant: MBPO; MAAC (MBPO's loop and model with
+the pathwise actor, horizon of the MAAC preset of the same name); SAC alone (`sac.make_train` on
 `mbpo.sac_alone(config)`: the same SAC loop, budget and SAC settings without the model); SAC
 with MVE / STEVE targets (the same, with `value_expansion` and MBPO's model and refit interval).
 Writes the per-epoch evaluation returns (mean / min / max over seeds and per seed) to --out and
@@ -33,7 +34,7 @@ flags.DEFINE_list("envs", ["brax/inverted_pendulum"], "Environments (mbjax.envs 
 flags.DEFINE_integer("seeds", 3, "Number of seeds (>= 3 for a reported curve).")
 flags.DEFINE_string("preset", "cpu", "MBPO preset: cpu, paper or test.")
 flags.DEFINE_string("out", "benchmarks/results/learning_mbpo.json", "Output JSON path.")
-VARIANTS = ("mbpo", "sac_alone", "sac_mve", "sac_steve")
+VARIANTS = ("mbpo", "maac", "sac_alone", "sac_mve", "sac_steve")
 flags.DEFINE_list("variants", ["mbpo", "sac_alone"], f"Runs per env, of {', '.join(VARIANTS)}.")
 flags.DEFINE_integer("horizon", 3, "Model steps H of the sac_mve / sac_steve variants.")
 flags.DEFINE_integer("num_epochs", None, "Override the preset's number of epochs.")
@@ -104,15 +105,18 @@ def _plot(path: str, env: str, results: dict[str, Any]) -> None:
 
 def _variants(config: Any) -> dict[str, tuple[Callable, Any]]:
     """name -> (make_train, config) of every variant on MBPO `config`'s budget."""
-    from mbjax.agents import mbpo, sac
+    from mbjax.agents import maac, mbpo, sac
 
     alone = mbpo.sac_alone(config)
+    fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(mbpo.Config)}
+    maac_config = maac.Config(**fields, horizon=maac.HORIZONS[FLAGS.preset])
     expansion = sac.ExpansionConfig(
         horizon=FLAGS.horizon, model=config.model, model_train_every=config.model_train_every,
         learned_reward=config.learned_reward, learned_termination=config.learned_termination,
         use_estimated_reward=config.use_estimated_reward)
     expanded = lambda kind: dataclasses.replace(alone, value_expansion=kind, expansion=expansion)
-    return {"mbpo": (mbpo.make_train, config), "sac_alone": (sac.make_train, alone),
+    return {"mbpo": (mbpo.make_train, config), "maac": (maac.make_train, maac_config),
+            "sac_alone": (sac.make_train, alone),
             "sac_mve": (sac.make_train, expanded("mve")),
             "sac_steve": (sac.make_train, expanded("steve"))}
 
