@@ -1,7 +1,8 @@
 """Distilling PETS's MPC into an MLP (DAgger, `--algo=distill`): return and action latency of
 the student next to its teacher, measured in one run.
 
-    python -m benchmarks.distill_mpc --env=cartpole_swingup --out=benchmarks/results/distill_mpc.json
+    python -m benchmarks.distill_mpc --env=cartpole_swingup \
+        --out=benchmarks/results/distill_mpc.json
 
 Trains the teacher (`experiments.train --algo=pets --preset=cpu`) into a temporary run directory
 (or uses --teacher_run), distills it with the distill `cpu` preset, evaluates both policies on

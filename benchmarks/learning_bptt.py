@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from benchmarks.common import block, device_info, write_json
+from benchmarks.common import block, device_info, plot_curves, write_json
 
 FLAGS = flags.FLAGS
 ENV = "pendulum_swingup"
@@ -87,26 +87,6 @@ def run_mpc(seeds: int) -> dict[str, Any]:
             "return_mean": float(returns.mean()), "wall_s": time.perf_counter() - t0}
 
 
-def plot(path: str, results: dict[str, Any], mpc: dict[str, Any]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    for name, c in results.items():
-        ax.plot(c["env_steps"], c["return_mean"], label=f"{name} (mean of {FLAGS.seeds})")
-        ax.fill_between(c["env_steps"], c["return_min"], c["return_max"], alpha=0.2)
-    ax.axhline(mpc["return_mean"], color="k", ls="--", lw=1, label="ground-truth CEM-MPC")
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("evaluation return")
-    ax.set_title(f"{ENV}: BPTT vs ground-truth MPC")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
 def main(argv: list[str]) -> None:
     del argv
     from mbjax.agents import bptt
@@ -139,7 +119,8 @@ def main(argv: list[str]) -> None:
                                 "rule": "mean_BPTT >= mean_MPC - 0.1 |mean_MPC|"}
         payload["png"] = os.path.basename(png)
         write_json(FLAGS.out, payload)
-        plot(png, payload["results"], mpc)
+        plot_curves(png, payload["results"], f"{ENV}: BPTT vs ground-truth MPC",
+                    hline=mpc["return_mean"], hline_label="ground-truth CEM-MPC")
     print(f"wrote {FLAGS.out}")
 
 

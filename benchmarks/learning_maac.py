@@ -16,15 +16,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import time
-from typing import Any, Callable
+from typing import Any
 
-import jax
-import jax.numpy as jnp
-import numpy as np
 from absl import app, flags
 
-from benchmarks.common import block, device_info, write_json
+from benchmarks.common import device_info, plot_curves, seed_curve, write_json
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("env", "brax/inverted_pendulum", "Environment (mbjax.envs name).")
@@ -34,52 +30,6 @@ flags.DEFINE_integer("env_steps", 5000, "Env-step budget (random steps included)
 flags.DEFINE_float("target", 900.0, "Return to reach.")
 flags.DEFINE_bool("mbpo", False, "Also run MBPO on the same config and budget.")
 flags.DEFINE_string("out", "benchmarks/results/maac_inverted_pendulum.json", "Output JSON.")
-
-
-def curve(make_train: Callable[[Any], Callable], config: Any, seeds: int) -> dict[str, Any]:
-    """All seeds as one vmapped program: per-epoch evaluation returns and timings."""
-    keys = jnp.stack([jax.random.PRNGKey(s) for s in range(seeds)])
-    t0 = time.perf_counter()
-    compiled = jax.jit(jax.vmap(make_train(config))).lower(keys).compile()
-    compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    _, metrics = block(compiled(keys))
-    run_s = time.perf_counter() - t0
-    returns = np.asarray(metrics.episode_return, dtype=float)  # [S, epochs]
-    steps = np.asarray(metrics.env_steps)[0].tolist()
-    first = []
-    for seed_returns in returns:
-        hit = [s for s, r in zip(steps, seed_returns, strict=True) if r >= FLAGS.target]
-        first.append(hit[0] if hit else None)
-    reached = sum(f is not None for f in first)
-    return {
-        "env_steps": steps, "return_mean": returns.mean(0).tolist(),
-        "return_min": returns.min(0).tolist(), "return_max": returns.max(0).tolist(),
-        "return_per_seed": returns.tolist(),
-        "first_env_steps_reaching_target_per_seed": first, "seeds_reaching_target": reached,
-        "nonfinite": bool(np.asarray(metrics.nonfinite).any()),
-        "compile_s": compile_s, "run_s": run_s,
-    }
-
-
-def plot(path: str, results: dict[str, Any]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    for name, c in results.items():
-        ax.plot(c["env_steps"], c["return_mean"], label=f"{name} (mean of {FLAGS.seeds})")
-        ax.fill_between(c["env_steps"], c["return_min"], c["return_max"], alpha=0.2)
-    ax.axhline(FLAGS.target, color="gray", lw=0.8, ls="--")
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("evaluation return")
-    ax.set_title(f"{FLAGS.env}: MAAC ({FLAGS.preset} preset)")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
 
 
 def main(argv: list[str]) -> None:
@@ -107,14 +57,15 @@ def main(argv: list[str]) -> None:
     png = os.path.splitext(FLAGS.out)[0] + ".png"
     for name, (make_train, cfg) in runs.items():
         print(f"{name}: {FLAGS.seeds} seeds, {cfg.total_env_steps} env steps", flush=True)
-        payload["results"][name] = r = curve(make_train, cfg, FLAGS.seeds)
-        print(f"  seeds reaching {FLAGS.target}: {r['seeds_reaching_target']} "
-              f"({r['first_env_steps_reaching_target_per_seed']}); final mean "
+        payload["results"][name] = r = seed_curve(make_train, cfg, FLAGS.seeds, FLAGS.target)
+        print(f"  seeds reaching {FLAGS.target}: {r['target']['seeds_reaching']} "
+              f"({r['target']['first_env_steps_per_seed']}); final mean "
               f"{r['return_mean'][-1]:.1f}; compile {r['compile_s']:.0f} s, run {r['run_s']:.0f} s",
               flush=True)
         payload["png"] = os.path.basename(png)
         write_json(FLAGS.out, payload)
-        plot(png, payload["results"])
+        plot_curves(png, payload["results"], f"{FLAGS.env}: MAAC ({FLAGS.preset} preset)",
+                    hline=FLAGS.target)
     print(f"wrote {FLAGS.out}")
 
 

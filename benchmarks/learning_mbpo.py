@@ -19,15 +19,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import time
 from typing import Any, Callable
 
-import jax
-import jax.numpy as jnp
-import numpy as np
 from absl import app, flags
 
-from benchmarks.common import block, device_info, write_json
+from benchmarks.common import device_info, plot_curves, seed_curve, write_json
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("envs", ["brax/inverted_pendulum"], "Environments (mbjax.envs names).")
@@ -41,66 +37,6 @@ flags.DEFINE_integer("num_epochs", None, "Override the preset's number of epochs
 
 # Targets this benchmark checks (env -> (return, within env steps)).
 TARGETS = {"brax/inverted_pendulum": (900.0, 10_000)}
-
-
-def _curve(make_train: Callable[[Any], Callable], config: Any, seeds: int) -> dict[str, Any]:
-    """Runs `seeds` seeds of `make_train(config)` as one vmapped program; per-epoch returns and
-    timings."""
-    train = jax.vmap(make_train(config))
-    keys = jnp.stack([jax.random.PRNGKey(s) for s in range(seeds)])
-    t0 = time.perf_counter()
-    compiled = jax.jit(train).lower(keys).compile()
-    compile_s = time.perf_counter() - t0
-    cpu0 = time.process_time()
-    t0 = time.perf_counter()
-    _, metrics = block(compiled(keys))
-    run_s = time.perf_counter() - t0
-    run_cpu_s = time.process_time() - cpu0
-    returns = np.asarray(metrics.episode_return, dtype=float)  # [S, epochs]
-    steps = np.asarray(metrics.env_steps)[0].tolist()
-    nonfinite = bool(np.asarray(metrics.nonfinite).any())
-    return {
-        "env_steps": steps,
-        "return_mean": returns.mean(axis=0).tolist(),
-        "return_min": returns.min(axis=0).tolist(),
-        "return_max": returns.max(axis=0).tolist(),
-        "return_per_seed": returns.tolist(),
-        "final_return_mean": float(returns[:, -1].mean()),
-        "best_return_mean": float(returns.max(axis=1).mean()),
-        "nonfinite": nonfinite,
-        "compile_s": compile_s,
-        "run_s": run_s,
-        "run_process_cpu_s": run_cpu_s,
-    }
-
-
-def _first_reaching(curve: dict[str, Any], target: float) -> dict[str, Any]:
-    """Env steps at which each seed first reached `target` (None if never)."""
-    out = []
-    for seed_returns in curve["return_per_seed"]:
-        hit = [s for s, r in zip(curve["env_steps"], seed_returns, strict=True) if r >= target]
-        out.append(hit[0] if hit else None)
-    return {"target": target, "first_env_steps_per_seed": out}
-
-
-def _plot(path: str, env: str, results: dict[str, Any]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    for name, curve in results.items():
-        x = curve["env_steps"]
-        ax.plot(x, curve["return_mean"], label=f"{name} (mean of {len(curve['return_per_seed'])})")
-        ax.fill_between(x, curve["return_min"], curve["return_max"], alpha=0.2)
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("evaluation return")
-    ax.set_title(f"{env}: {', '.join(results)} ({FLAGS.preset} preset)")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
 
 
 def _variants(config: Any) -> dict[str, tuple[Callable, Any]]:
@@ -149,16 +85,16 @@ def main(argv: list[str]) -> None:
         results = {}
         for name, (make_train, cfg) in runs.items():
             print(f"{env} {name}: {FLAGS.seeds} seeds, {cfg.total_env_steps} env steps", flush=True)
-            results[name] = _curve(make_train, cfg, FLAGS.seeds)
+            target = TARGETS.get(env, (None,))[0]
+            results[name] = seed_curve(make_train, cfg, FLAGS.seeds, target)
             r = results[name]
             print(f"  final mean {r['final_return_mean']:.1f}  "
                   f"best mean {r['best_return_mean']:.1f}  compile {r['compile_s']:.0f} s  "
                   f"run {r['run_s']:.0f} s", flush=True)
             if env in TARGETS:
-                r["target"] = _first_reaching(r, TARGETS[env][0])
                 r["target"]["within_env_steps"] = TARGETS[env][1]
         png = os.path.splitext(FLAGS.out)[0] + "_" + env.replace("/", "-") + ".png"
-        _plot(png, env, results)
+        plot_curves(png, results, f"{env}: {', '.join(results)} ({FLAGS.preset} preset)")
         payload["envs"][env] = {
             "preset": FLAGS.preset, "seeds": FLAGS.seeds,
             "config": json.loads(json.dumps(dataclasses.asdict(config), default=str)),
