@@ -28,6 +28,7 @@ ALGORITHMS: dict[str, str] = {
     "mbpo": "mbjax.agents.mbpo",
     "sac": "mbjax.agents.sac",
     "dyna_q": "mbjax.agents.dyna_q",
+    "dreamer": "mbjax.agents.dreamer",
     "gps": "mbjax.agents.gps",
     "mcts": "mbjax.agents.mcts",
     "planet": "mbjax.agents.planet",

@@ -78,6 +78,7 @@ class Functions(NamedTuple):
     cont_prob: Callable
     loss_terms: Callable
     loss: Callable
+    loss_and_posterior: Callable | None = None
 
 
 def _reset(latent: lat.Latent, action: jax.Array, is_first: jax.Array):
@@ -100,6 +101,9 @@ def make_functions(config: RSSMConfig, obs_shape: tuple[int, ...], action_size: 
         (the twohot head's mean); cont_prob(params, latent) -> P(continue) [...]
     loss_terms(params, batch: SeqBatch, key) -> LossTerms [B, T]
     loss(params, batch, key) -> (scalar, metrics)
+    loss_and_posterior(params, batch, key) -> (scalar, (metrics, posterior Latent [B, T])): the
+        same loss, also returning the filter's posterior latents (Dreamer imagines from them
+        without filtering the batch a second time)
     """
     net = RSSMNet(config, tuple(obs_shape), lat.stats_size(config))
     bin_values = make_bins(config.bins, config.bin_range)
@@ -152,6 +156,9 @@ def make_functions(config: RSSMConfig, obs_shape: tuple[int, ...], action_size: 
         return jax.nn.sigmoid(call(params, RSSMNet.cont, lat.feature(latent)))
 
     def loss_terms(params, batch: SeqBatch, key):
+        return terms_and_posterior(params, batch, key)[0]
+
+    def terms_and_posterior(params, batch: SeqBatch, key):
         out = observe(params, batch.obs, batch.action, batch.is_first, key)
         feat = lat.feature(out.post)
         rec = losses.reconstruction_loss(config, call(params, RSSMNet.decode, feat), batch.obs)
@@ -159,13 +166,18 @@ def make_functions(config: RSSMConfig, obs_shape: tuple[int, ...], action_size: 
         rew = twohot_loss(rew_logits, batch.reward, bin_values)
         con = losses.continue_loss(call(params, RSSMNet.cont, feat), batch.cont)
         kl = losses.kl_balance(config, out.post_stats, out.prior_stats)
-        return losses.LossTerms(rec, rew, con, kl.dyn, kl.rep, kl.kl)
+        return losses.LossTerms(rec, rew, con, kl.dyn, kl.rep, kl.kl), out.post
 
     def loss(params, batch: SeqBatch, key):
         return losses.total_loss(config, loss_terms(params, batch, key), batch.weight)
 
+    def loss_and_posterior(params, batch: SeqBatch, key):
+        terms, post = terms_and_posterior(params, batch, key)
+        loss, metrics = losses.total_loss(config, terms, batch.weight)
+        return loss, (metrics, post)
+
     return Functions(init_params, filter_step, observe, imagine_step, decode, reward, cont_prob,
-                     loss_terms, loss)
+                     loss_terms, loss, loss_and_posterior)
 
 
 def sequences_to_batch(seq: replay.Sequences) -> SeqBatch:
