@@ -2,7 +2,7 @@
 the student next to its teacher, measured in one run.
 
     python -m benchmarks.distill_mpc --env=cartpole_swingup \
-        --out=benchmarks/results/distill_mpc.json
+        --out=benchmarks/results/distill_mpc.json [--config.<field>=<value> ...]
 
 Trains the teacher (`experiments.train --algo=pets --preset=cpu`) into a temporary run directory
 (or uses --teacher_run), distills it with the distill `cpu` preset, evaluates both policies on
@@ -27,6 +27,7 @@ from absl import app, flags
 from benchmarks.common import compile_and_time, device_info, matmul_peak_flops, write_json
 
 FLAGS = flags.FLAGS
+OVERRIDES: dict[str, str] = {}  # --config.<field>=<value> for the distill config
 flags.DEFINE_string("env", "cartpole_swingup", "Environment.")
 flags.DEFINE_string("teacher_run", "", "A trained teacher run (empty: train PETS cpu now).")
 flags.DEFINE_integer("episodes", 8, "Evaluation episodes for both policies.")
@@ -60,7 +61,7 @@ def main(argv: list[str]) -> None:
     del argv
     import math
 
-    from mbjax import load_policy
+    from mbjax import configs, load_policy
     from mbjax.agents import distill
     from mbjax.agents.distill import dagger
 
@@ -69,7 +70,8 @@ def main(argv: list[str]) -> None:
     if not teacher_run:
         teacher_run = os.path.join(tmp, "pets")
         teacher_train_s = _train_teacher(teacher_run)
-    config = dataclasses.replace(distill.preset(FLAGS.env, "cpu"), teacher_run=teacher_run)
+    config = configs.apply_overrides(distill.preset(FLAGS.env, "cpu"), OVERRIDES)
+    config = dataclasses.replace(config, teacher_run=teacher_run)
     t0 = time.perf_counter()
     make_policy, final, records = distill.train(FLAGS.env, config, seed=FLAGS.seed)
     distill_s = time.perf_counter() - t0
@@ -102,4 +104,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    from experiments.cli import split_config_overrides
+
+    sys.argv, OVERRIDES = split_config_overrides(sys.argv)
     app.run(main)
