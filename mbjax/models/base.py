@@ -37,8 +37,9 @@ through `jit`/`vmap` like any function bundle. The ensemble (`make_ensemble`) is
 implementation; `docs/examples/linear_model.py` is a linear model written against this
 protocol alone, which runs through PETS and MBPO unchanged. A recurrent latent model fits by keeping
 its filter in the agent: the agent encodes observations into the latent `x` it plans from.
-Moment-matching models (a GP propagating Gaussians) will add an optional method for the
-`moment_matching` propagation mode; sampling modes use `step` as above.
+The `moment_matching` propagation mode needs nothing more: it refits each candidate's
+particles to a Gaussian between `step`s. A GP (`mbjax.models.gp`) also offers an optional
+`predict_moments` (closed-form moment matching of a Gaussian input), which PILCO uses.
 """
 
 from __future__ import annotations

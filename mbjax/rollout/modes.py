@@ -12,8 +12,8 @@ Each mode is one small function `layout(obs, actions, M, P, key) -> Layout` in t
 
 Rows that ride the same member sit in the same slice, so every step is one stacked-member
 matmul per layer (`[M, R, in] x [M, in, out]`), never M separate calls, and the layouts are
-chosen so that to/from_members are free reshapes. A new mode (e.g. moment matching) is a new
-function and one table entry.
+chosen so that to/from_members are free reshapes. A new mode is a new function and one table
+entry (`moment_matching` is tsinf plus a refit-and-resample before each model call).
 """
 
 from __future__ import annotations
@@ -199,12 +199,48 @@ def random_model(obs: jax.Array, actions: jax.Array, m: int, p: int, key: jax.Ar
     )
 
 
+def refit_and_resample(x: jax.Array, noise: jax.Array) -> jax.Array:
+    """x [M, N, G, S] (tsinf's layout, P = M * G particles per candidate) -> P fresh draws per
+    candidate from the Gaussian fitted to its particles (mean and unbiased covariance).
+
+    noise [N, P, S]: standard normals. Draw = mean + noise @ C^1/2 with the symmetric square
+    root from `eigh` (eigenvalues clipped at 0), so a singular covariance (at step 0 every
+    particle is the same obs) is handled exactly, with no jitter.
+    """
+    m, n, g, size = x.shape
+    p = m * g
+    particles = jnp.swapaxes(x, 0, 1).reshape(n, p, size)
+    mean = particles.mean(axis=1, keepdims=True)
+    centred = particles - mean
+    cov = jnp.einsum("npi,npj->nij", centred, centred) / max(p - 1, 1)
+    eigval, eigvec = jnp.linalg.eigh(cov)
+    root = jnp.einsum("nij,nj,nkj->nik", eigvec, jnp.sqrt(jnp.maximum(eigval, 0.0)), eigvec)
+    draws = mean + noise @ root
+    return jnp.swapaxes(draws.reshape(n, m, g, size), 0, 1)
+
+
+def moment_matching(obs: jax.Array, actions: jax.Array, m: int, p: int, key: jax.Array) -> Layout:
+    """MM (Chua et al. 2018, PETS, sec. 5): tsinf's member assignment, and after every step the P
+    particles of each candidate are refitted to a Gaussian and resampled from it
+    (`refit_and_resample`, done just before the next model call, so the returned trajectories
+    are the model's outputs). The resampling normals [H, N, P, S] are drawn once, up front."""
+    layout = tsinf(obs, actions, m, p, key)
+    n, h, _ = actions.shape
+    noise = jax.random.normal(key, (h, n, p, obs.shape[-1]), obs.dtype)
+
+    def to_members(x, a, noise_t):
+        return layout.to_members(refit_and_resample(x, noise_t), a, None)
+
+    return layout._replace(aux=noise, to_members=to_members)
+
+
 # mode name -> layout builder (obs [S], actions [N, H, A], members M, particles P, key)
 MODES: dict[str, Callable[..., Layout]] = {
     "ts1": ts1,
     "tsinf": tsinf,
     "expectation": expectation,
     "random_model": random_model,
+    "moment_matching": moment_matching,
 }
 # Modes whose P particles are split evenly over the M members.
-GROUPED_MODES = ("ts1", "tsinf")
+GROUPED_MODES = ("ts1", "tsinf", "moment_matching")

@@ -47,6 +47,9 @@ class PropagationConfig:
                    use it (a sample from the ensemble posterior per candidate). Draws are balanced:
                    a random permutation assigns ceil(N / M) candidates to each member, so every
                    member evaluates one batched slice. Aleatoric noise still differs per particle.
+      moment_matching  tsinf's member assignment, and before every model call the P particles of
+                   a candidate are refitted to a Gaussian (mean, covariance) and resampled from
+                   it (the PETS paper's MM).
     num_particles: P. elites_only: use only the model's elite members (M -> K).
     risk: aggregation of the P particle returns: mean, mean_std (mean - risk_k * std) or cvar
       (mean of the worst ceil(cvar_alpha * P) returns). discount: per-step reward discount.
