@@ -221,6 +221,30 @@ CASES = [
 ]
 
 
+# SAC's value expansion (issue 15): a known kind, a sane horizon, only where it applies.
+CASES += [
+    ("sac_bad_expansion", _train("--algo=sac", "--config.value_expansion=td5"),
+     "Config.value_expansion='td5' is invalid; allowed: one of ['none', 'mve', 'steve']"),
+    ("sac_negative_horizon", _train("--algo=sac", "--config.value_expansion=mve",
+                                    "--config.expansion.horizon=-1"),
+     "ExpansionConfig.horizon=-1 is invalid"),
+    ("mbpo_value_expansion", _train("--algo=mbpo", "--config.value_expansion=steve"),
+     "Config.value_expansion='steve' is invalid; allowed: none (MBPO"),
+    ("pets_terminal_value_ilqr", _train("--config.planner=ilqr", "--config.terminal_value=True"),
+     "Config.terminal_value=True is invalid; allowed: False with a planner that uses the"),
+    ("pets_value_updates_zero", _train("--config.terminal_value=True",
+                                       "--config.value.updates_per_episode=0"),
+     "TerminalValueConfig.updates_per_episode=0 is invalid"),
+    ("distill_no_teacher", _train("--algo=distill"), "Config.teacher_run='' is invalid"),
+    ("distill_teacher_not_a_run", _train("--algo=distill", "--config.teacher_run=/nonexistent"),
+     "/nonexistent"),
+    ("mbppo_discrete_env", _train("--algo=mbppo", "--env=cartpole_discrete"),
+     "env cartpole_discrete has discrete actions; mbppo needs continuous"),
+    ("mbppo_bad_ratio", _train("--algo=mbppo", "--config.improvement_ratio=1.5"),
+     "Config.improvement_ratio=1.5 is invalid"),
+]
+
+
 # Discrete-action envs and dyna_q (issue 17): the wrong kind of env is one line, not a traceback.
 CASES += [
     ("dyna_q_continuous_env", _train("--algo=dyna_q"),
@@ -235,8 +259,82 @@ CASES += [
     ("dyna_q_grid_structural", _sweep("--algo=dyna_q", "--env=maze/dyna",
                                       "--grid.planning_steps=5,50"),
      "planning_steps is not a numeric hyperparameter leaf"),
+    ("mcts_continuous_env", _train("--algo=mcts", "--env=point_mass"),
+     "env point_mass has continuous actions; mcts needs a discrete env"),
+    ("mcts_bad_model", _train("--algo=mcts", "--env=cartpole_discrete", "--config.model=oracle"),
+     "Config.model='oracle' is invalid"),
+    ("mcts_bad_rollout_policy", _train("--algo=mcts", "--env=cartpole_discrete",
+                                       "--config.search.rollout_policy=greedy"),
+     "rollout_policy='greedy' is invalid"),
 ]
 
+
+
+# PILCO (issue 16): an env without a TaskSpec and invalid fields are one line.
+CASES += [
+    ("pilco_unsupported_env", _train("--algo=pilco"),
+     "pilco has no task description for env point_mass"),
+    ("pilco_bad_policy", _train("--algo=pilco", "--env=cartpole_swingup", "--config.policy=mlp"),
+     "Config.policy='mlp' is invalid"),
+    ("pilco_bad_gp", _train("--algo=pilco", "--env=cartpole_swingup",
+                            "--config.gp.max_points=1"), "GPConfig.max_points=1 is invalid"),
+]
+
+# Dreamer (issue 13): invalid fields and an action space it cannot use are one line.
+CASES += [
+    ("dreamer_train_every", _train("--algo=dreamer", "--env=cartpole_balance",
+                                   "--config.train_every=3"), "Config.train_every=3 is invalid"),
+    ("dreamer_actor_grad", _train("--algo=dreamer", "--env=cartpole_balance",
+                                  "--config.actor_grad=pathwise"),
+     "Config.actor_grad='pathwise' is invalid"),
+    ("dreamer_dynamics_discrete", _train("--algo=dreamer", "--env=cartpole_discrete",
+                                         "--config.actor_grad=dynamics"),
+     "actor_grad='dynamics' is invalid for discrete actions"),
+    ("dreamer_grid_structural", _sweep("--algo=dreamer", "--env=cartpole_balance",
+                                       "--grid.horizon=5,10"),
+     "horizon is not a numeric hyperparameter leaf"),
+]
+
+# BPTT / SVG and MAAC (issue 15): invalid fields, a true model the env cannot give, the wrong env.
+CASES += [
+    ("bptt_svg1_horizon", _train("--algo=bptt", "--config.value=svg1"),
+     "Config.horizon=5 is invalid; allowed: 1 with value='svg1'"),
+    ("bptt_true_dynamics_brax", _train("--algo=bptt", "--env=brax/inverted_pendulum",
+                                       "--config.dynamics=true"),
+     "true model: env='InvertedPendulum' is invalid"),
+    ("bptt_grid_structural", _sweep("--algo=bptt", "--env=pendulum_swingup",
+                                    "--grid.horizon=5,10"),
+     "horizon is not a numeric hyperparameter leaf"),
+    ("maac_horizon_zero", _train("--algo=maac", "--config.horizon=0"),
+     "Config.horizon=0 is invalid"),
+    ("maac_discrete_env", _train("--algo=maac", "--env=maze/dyna"),
+     "env maze/dyna has discrete actions"),
+]
+
+# Guided policy search (issue 14 item 3): invalid fields, the wrong env, a structural grid field.
+CASES += [
+    ("gps_discrete_env", _train("--algo=gps", "--env=maze/dyna"),
+     "env maze/dyna has discrete actions; gps needs continuous actions"),
+    ("gps_kl_step_zero", _train("--algo=gps", "--env=cartpole_balance", "--config.kl_step=0"),
+     "Config.kl_step=0.0 is invalid"),
+    ("gps_estimated_reward", _train("--algo=gps", "--env=brax/halfcheetah"),
+     "its reward cannot be computed exactly from observations"),
+    ("gps_grid_structural", _sweep("--algo=gps", "--env=cartpole_balance",
+                                   "--grid.num_rollouts=3,5"),
+     "num_rollouts is not a numeric hyperparameter leaf"),
+]
+
+# PlaNet (issue 13 item 3): the wrong env kind, invalid fields, a structural grid field.
+CASES += [
+    ("planet_discrete_env", _train("--algo=planet", "--env=maze/dyna"),
+     "env maze/dyna has discrete actions"),
+    ("planet_noise_negative", _train("--algo=planet", "--config.exploration_noise=-1"),
+     "exploration_noise=-1.0 is invalid"),
+    ("planet_conv_without_pixels", _train("--algo=planet", "--config.model.encoder=conv"),
+     "Config.model.encoder='conv' is invalid"),
+    ("planet_grid_structural", _sweep("--algo=planet", "--grid.model.deter=16,32"),
+     "model.deter is not a numeric hyperparameter leaf"),
+]
 
 @pytest.mark.parametrize("setup, message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_is_one_clear_line_and_changes_nothing(finished, tmp_path, setup, message):

@@ -9,7 +9,6 @@ taught to a small MLP that acts with one forward pass.
 from mbjax.agents import driver
 from mbjax.agents.algorithm import Algorithm
 from mbjax.agents.distill.config import Config
-from mbjax.agents.distill.presets import PRESETS, preset
 from mbjax.agents.distill.dagger import (
     DistillState,
     IterationMetrics,
@@ -21,6 +20,7 @@ from mbjax.agents.distill.dagger import (
     make_program,
     student_action,
 )
+from mbjax.agents.distill.presets import PRESETS, preset
 
 ALGORITHM = Algorithm(
     name="distill",

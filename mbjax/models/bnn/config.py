@@ -18,9 +18,9 @@ class BNNConfig:
     deterministic net); learning_rate / batch_size / fit_steps: Adam steps per `fit` on uniform
     minibatches of the training rows; kl_warmup_steps: the KL weight rises linearly from 0 to
     `kl_weight` over the model's first gradient steps (kl_weight < 1: a tempered posterior,
-    which large networks on little data need not to underfit); holdout_ratio: rows held out for `holdout_loss`;
-    predict_reward: a reward output; min_logvar / max_logvar: soft bounds of the aleatoric
-    log-variance (normalized units).
+    which large networks on little data need not to underfit); holdout_ratio: rows held out
+    for `holdout_loss`; predict_reward: a reward output; min_logvar / max_logvar: soft bounds
+    of the aleatoric log-variance (normalized units).
     """
 
     hidden_sizes: tuple[int, ...] = (200, 200, 200)
