@@ -20,7 +20,9 @@ def test_every_registered_algorithm_has_a_record_whose_presets_are_valid(name):
     assert isinstance(algo, Algorithm) and algo.name == name and algo.description
     assert algo.iteration_unit in ("episode", "epoch", "iteration")
     # discrete-action learners need a discrete env (dyna_q: a tabular one)
-    env = {"dyna_q": "maze/dyna", "mcts": "cartpole_discrete"}.get(name, "point_mass")
+    # (pilco: a task it has moment descriptions for)
+    env = {"dyna_q": "maze/dyna", "mcts": "cartpole_discrete",
+           "pilco": "cartpole_swingup"}.get(name, "point_mass")
     for preset in algo.preset_names:
         config = algo.preset(env, preset)  # validated on construction
         assert isinstance(config, algo.config_class) and config.env == env

@@ -165,10 +165,13 @@ def test_tensorboard_holds_every_metric_once_across_a_resume(tmp_path):
 # ---------------------------------------------------------------------------- load_policy
 
 
-SHORT = {"pets": {}, "sac": {"num_epochs": "2"}, "mbpo": {"num_epochs": "2"}, "dyna_q": {}}
+# The learners whose policies this file loads back (a tiny run each); the newer learners check
+# `experiments.evaluate` / `load_policy` on a run in their own test files.
+SHORT = {"pets": {}, "sac": {"num_epochs": "2"}, "mbpo": {"num_epochs": "2"}, "dyna_q": {},
+         "mbppo": {"num_episodes": "2"}}
 
 
-@pytest.fixture(scope="module", params=agents.names())
+@pytest.fixture(scope="module", params=list(SHORT))
 def trained(request, tmp_path_factory):
     """A tiny finished run directory (as the train CLI writes it) of each algorithm."""
     name = request.param
