@@ -31,6 +31,13 @@ def is_discrete(env: Any) -> bool:
     return isinstance(getattr(env, "num_actions", None), int)
 
 
+def require_continuous(env: Any, env_name: str, algo: str) -> Any:
+    """`env` itself, or the one-line error of a learner `algo` that needs continuous actions."""
+    if is_discrete(env):
+        raise ValueError(f"env {env_name} has discrete actions; {algo} needs continuous actions")
+    return env
+
+
 def continuous_action_error(env_name: str, num_actions: int) -> ValueError:
     return ValueError(
         f"env {env_name} has discrete actions (num_actions={num_actions}, integer actions); "

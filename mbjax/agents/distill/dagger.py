@@ -31,7 +31,7 @@ from mbjax import envs as mbjax_envs
 from mbjax.agents.distill.config import Config
 from mbjax.agents.program import Program, Segment
 from mbjax.agents.sac.networks import MLP
-from mbjax.envs.discrete import is_discrete
+from mbjax.envs.discrete import require_continuous
 from mbjax.models import all_finite
 
 
@@ -78,10 +78,7 @@ def make_env(config: Config) -> Any:
     """The env of `config` (continuous actions, vector observations)."""
     env = mbjax_envs.make(config.env, episode_length=config.episode_length,
                           action_repeat=config.action_repeat)
-    if is_discrete(env):
-        raise ValueError(f"env {config.env} has discrete actions; distill needs continuous "
-                         "actions")
-    return env
+    return require_continuous(env, config.env, "distill")
 
 
 def load_teacher(config: Config) -> Any:

@@ -31,7 +31,7 @@ from mbjax.agents.gps import policy as policy_lib
 from mbjax.agents.gps import trajectory as traj_lib
 from mbjax.agents.gps.config import Config
 from mbjax.agents.program import Program, Segment
-from mbjax.envs.discrete import is_discrete
+from mbjax.envs.discrete import require_continuous
 
 
 class Hyper(NamedTuple):
@@ -99,8 +99,7 @@ def make_env(config: Config) -> Any:
             raise ValueError(f"env {config.env!r}: its reward cannot be computed exactly from "
                              f"observations ({task.note}); gps expands the known reward")
     env = envs.make(config.env, episode_length=config.episode_length)
-    if is_discrete(env):
-        raise ValueError(f"env {config.env} has discrete actions; gps needs continuous actions")
+    require_continuous(env, config.env, "gps")
     if not isinstance(env.observation_size, int):
         raise ValueError(f"env {config.env} has image observations; gps needs vector ones")
     envs.task_fns(config.env)  # an env without task functions: task_fns' one-line error

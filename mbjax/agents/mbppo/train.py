@@ -18,7 +18,7 @@ from mbjax import envs as mbjax_envs
 from mbjax.agents.mbppo import ppo
 from mbjax.agents.mbppo.config import Config
 from mbjax.agents.program import Program, Segment
-from mbjax.envs.discrete import is_discrete
+from mbjax.envs.discrete import require_continuous
 from mbjax.models import FitMetrics, all_finite, make_ensemble
 from mbjax.rollout.transition import make_model_transition
 
@@ -59,10 +59,7 @@ class Parts(NamedTuple):
 def make_env(config: Config) -> Any:
     env = mbjax_envs.make(config.env, episode_length=config.episode_length,
                           action_repeat=config.action_repeat)
-    if is_discrete(env):
-        raise ValueError(f"env {config.env} has discrete actions; mbppo needs continuous "
-                         "actions")
-    return env
+    return require_continuous(env, config.env, "mbppo")
 
 
 def make_parts(config: Config) -> Parts:
