@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import cli_runner
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -22,9 +23,9 @@ POP32 = "--config.planner_config.population=32"  # the test preset's CEM populat
 
 
 def _cli(module, *args, timeout=300):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    """`python -m module *args` (forked from a pre-imported server: see cli_runner)."""
+    return cli_runner.run(module, *args, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                          timeout=timeout)
 
 
 def _files(path):
@@ -380,6 +381,17 @@ def test_run_dir_files_and_tensorboard(finished):
         assert [s for s, _ in scalars[key]] == steps
     assert [v for _, v in scalars["episode_return"]] == pytest.approx(
         [r["episode_return"] for r in records])
+
+
+def test_the_forked_cli_equals_a_real_process(tmp_path):
+    # The cases above run forked from cli_runner's server; one case run both ways must agree.
+    args = ("experiments.train", *BASE, "--config.num_episodes=-1", f"--output_dir={tmp_path}")
+    real = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    forked = _cli(*args)
+    assert real.returncode == forked.returncode == 2
+    assert real.stderr.strip().splitlines()[-1] == forked.stderr.strip().splitlines()[-1]
+    assert real.stdout == forked.stdout
 
 
 def test_build_failure_leaves_no_files(tmp_path):

@@ -7,9 +7,8 @@ naming the value, or ends in the correct result. Nothing a run wrote may be lost
 import json
 import os
 import shutil
-import subprocess
-import sys
 
+import cli_runner
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -25,9 +24,9 @@ SWEEP = ["experiments.sweep", "--algo=pets", "--env=point_mass", "--preset=test"
 
 
 def _sweep(*args, timeout=600):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, "-m", *SWEEP, *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    """`python -m experiments.sweep ...` (forked from a pre-imported server: see cli_runner)."""
+    return cli_runner.run(*SWEEP, *args, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                          timeout=timeout)
 
 
 def _assert_one_line_error(proc, message):
