@@ -39,7 +39,10 @@ class TerminalValueConfig:
     `propagation.discount` to the same value for a consistent objective.
     """
 
-    sac: SACConfig = SACConfig()
+    # A near-deterministic value: SAC's temperature starts at 1e-3, not 1. Where the reward is
+    # sparse, a soft Q is mostly the entropy bonus (~alpha / (1 - discount)), and its noise across
+    # states swamped the reward in the plans (plain PETS beat it on CartpoleSwingupSparse).
+    sac: SACConfig = SACConfig(init_alpha=1e-3)
     updates_per_episode: int = 1000
     expansion_horizon: int = 3
 

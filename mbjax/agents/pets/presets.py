@@ -58,7 +58,7 @@ def _cpu(**kw) -> Config:
         planner="icem",
         planner_config=ICEMConfig(horizon=25),
         propagation=PropagationConfig(mode="tsinf", num_particles=10),
-        value=TerminalValueConfig(sac=SACConfig(hidden_sizes=(128, 128), batch_size=128),
+        value=TerminalValueConfig(sac=_value_sac(hidden_sizes=(128, 128), batch_size=128),
                                   updates_per_episode=500),
         **kw,
     )
@@ -73,10 +73,15 @@ def _test(**kw) -> Config:
         planner="cem",
         planner_config=CEMConfig(horizon=8, population=64, num_elites=8, iterations=3),
         propagation=PropagationConfig(mode="tsinf", num_particles=2),
-        value=TerminalValueConfig(sac=SACConfig(hidden_sizes=(32, 32), batch_size=64),
+        value=TerminalValueConfig(sac=_value_sac(hidden_sizes=(32, 32), batch_size=64),
                                   updates_per_episode=20, expansion_horizon=2),
         **kw,
     )
+
+
+def _value_sac(**kw) -> SACConfig:
+    """The terminal value's SAC, with TerminalValueConfig's small initial temperature."""
+    return dataclasses.replace(TerminalValueConfig().sac, **kw)
 
 
 PRESETS: dict[str, dict[str, Config]] = {
