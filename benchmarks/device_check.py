@@ -16,7 +16,9 @@ measured in the same run:
 - pets_envs: one PETS learning episode of one seed with `num_envs` B = 1 and 8 environments
   (the planner vmapped over them), env steps per wall second and B=8's ratio to B=1's;
 - env: env steps/s at batch 1k and 64k (`benchmarks/env_throughput.measure`);
-- dreamer: a placeholder until a Dreamer update exists.
+- dreamer: Dreamer's compiled iteration (env steps plus updates at the preset's train ratio) on
+  `cartpole_swingup`, "paper_vision" (64x64 pixels, DreamerV3's sizes) on an accelerator, "cpu"
+  on a CPU: ms per update, env steps/s, the preset's whole run projected (1 and 4 seeds on GPU).
 
 Every section is guarded (an exception is recorded and the next section runs) and has its own
 time budget inside a global deadline (`--max_seconds`); an item whose estimated time does not fit
@@ -68,6 +70,8 @@ class Settings:
     env_names: tuple[str, ...]
     env_batches: tuple[int, ...]
     env_steps: int
+    dreamer_preset: str
+    dreamer_seeds: tuple[int, ...]
     budgets_s: dict[str, float]
 
 
@@ -78,12 +82,12 @@ def settings_for(quick: bool, platform: str) -> Settings:
     """
     if quick:
         return Settings(
-            peak_size=512, planner_sizes=("tiny",), planner_batches=(1, 8), pets_preset="test",
+            peak_size=512, planner_sizes=("tiny",), planner_batches=(8,), pets_preset="test",
             pets_episode_length=20, pets_seeds=(1, 4), pets_envs=(1, 2),
             env_names=("cartpole_swingup",),
-            env_batches=(16, 256), env_steps=10,
+            env_batches=(16, 256), env_steps=10, dreamer_preset="test", dreamer_seeds=(1,),
             budgets_s={"matmul_peak": 10.0, "planner": 20.0, "pets": 40.0, "pets_envs": 20.0,
-                       "env": 15.0},
+                       "env": 15.0, "dreamer": 30.0},
         )
     accelerator = platform != "cpu"
     return Settings(
@@ -91,8 +95,10 @@ def settings_for(quick: bool, platform: str) -> Settings:
         planner_batches=(1, 256, 1024) if accelerator else (1, 16), pets_preset="cpu",
         pets_episode_length=None, pets_seeds=(1, 64, 8), pets_envs=(1, 8),
         env_names=tuple(env_throughput.TOUR_ENVS), env_batches=(1024, 65536), env_steps=100,
+        dreamer_preset="paper_vision" if accelerator else "cpu",
+        dreamer_seeds=(1, 4) if accelerator else (1,),
         budgets_s={"matmul_peak": 20.0, "planner": 110.0, "pets": 200.0, "pets_envs": 90.0,
-                   "env": 70.0},
+                   "env": 70.0, "dreamer": 150.0},
     )
 
 
@@ -284,6 +290,50 @@ def env_section(report: Report, entry: dict, s: Settings, until: float) -> None:
                          f"{r['steps_per_s']:14,.0f} steps/s compile {r['compile_s']:.1f}s"))
 
 
+DREAMER_ENV = "cartpole_swingup"  # mbjax's own renderer: the issue's Dreamer-from-pixels task
+DREAMER_BLOCKS = 4  # train_every-step blocks (each with its updates) per measured iteration
+
+
+def dreamer_section(report: Report, entry: dict, s: Settings, until: float) -> None:
+    """Dreamer's compiled iteration (env steps + world-model and actor-critic updates at the
+    preset's train ratio) vmapped over seeds, on `cartpole_swingup` (from pixels with
+    "paper_vision", the GPU figure of the latent-models issue): seconds per update, env steps/s,
+    and the preset's whole run projected from them. The measured iteration is shortened to
+    DREAMER_BLOCKS blocks (the preset's 1000-step iterations would not fit the budget); the
+    update itself is the preset's (model sizes, batch, horizon)."""
+    from mbjax.agents import dreamer
+
+    full = dreamer.preset(DREAMER_ENV, s.dreamer_preset)
+    config = dataclasses.replace(full, iterations=1, num_eval_episodes=0,
+                                 steps_per_iteration=DREAMER_BLOCKS * full.train_every)
+    program = dreamer.make_program(config)
+    updates = config.blocks_per_iteration * config.updates_per_block
+    env_steps = config.steps_per_iteration * config.num_envs * config.action_repeat
+    entry.update(preset=s.dreamer_preset, env=DREAMER_ENV, pixels=config.pixels,
+                 updates_per_iteration=updates, env_steps_per_iteration=env_steps,
+                 train_ratio=config.train_ratio, batch=[config.model.batch_size,
+                                                        config.model.seq_len])
+
+    def measure(n: int) -> dict[str, Any]:
+        keys = jax.random.split(jax.random.PRNGKey(0), n)
+        states = jax.block_until_ready(jax.jit(jax.vmap(program.init))(keys))
+        step = jax.vmap(program.segments[0].step)
+        t = compile_and_time(step, states, repeats=2, min_time_s=0.0)
+        sec = t["seconds_per_call"]
+        run_s = sec * full.iterations * full.steps_per_iteration / config.steps_per_iteration
+        return {"seeds": n, "compile_s": t["compile_s"], "seconds_per_iteration": sec,
+                "seconds_per_update": sec / max(updates, 1), "updates_per_s": n * updates / sec,
+                "env_steps_per_s": n * env_steps / sec,
+                "projected_run_hours": run_s / 3600, "projected_run_env_steps":
+                    full.total_agent_steps * full.num_envs * full.action_repeat}
+
+    run_items(report, entry, s.dreamer_seeds, until, measure, lambda n, prev: 2 * prev,
+              lambda r: (f"dreamer {s.dreamer_preset} {r['seeds']} seed(s): "
+                         f"{r['seconds_per_update'] * 1e3:.1f} ms per update, "
+                         f"{r['env_steps_per_s']:,.0f} env steps/s, whole run "
+                         f"~{r['projected_run_hours']:.1f} h, compile {r['compile_s']:.1f}s"))
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -331,7 +381,8 @@ def main(argv: Sequence[str]) -> None:
                           "max_seconds": FLAGS.max_seconds, "complete": False,
                           "settings": dataclasses.asdict(s), "matmul_peak_flops": None})
     sections = (("matmul_peak", peak_section), ("planner", planner_section),
-                ("pets", pets_section), ("pets_envs", pets_envs_section), ("env", env_section))
+                ("pets", pets_section), ("pets_envs", pets_envs_section), ("env", env_section),
+                ("dreamer", dreamer_section))
     chosen = FLAGS.sections or [name for name, _ in sections]
     unknown = sorted(set(chosen) - {name for name, _ in sections})
     if unknown:
@@ -342,9 +393,6 @@ def main(argv: Sequence[str]) -> None:
             continue
         guarded(report, name, s.budgets_s[name], deadline,
                 lambda entry, until, fn=fn: fn(report, entry, s, until))
-    report.sections["dreamer"] = {"status": "not implemented yet",
-                                  "note": "Dreamer update time, once a Dreamer learner exists"}
-    print("dreamer: not implemented yet", flush=True)
     report.payload.update(complete=True, wall_s=time.perf_counter() - t_start)
     report.save()
     print(f"wrote {out} ({report.payload['wall_s']:.0f}s)", flush=True)
