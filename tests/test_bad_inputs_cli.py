@@ -337,6 +337,25 @@ CASES += [
      "model.deter is not a numeric hyperparameter leaf"),
 ]
 
+# E2C (issue 14 item 4): a discrete env, an env without a goal image, invalid fields, a
+# structural grid field.
+CASES += [
+    ("e2c_discrete_env", _train("--algo=e2c", "--env=maze/dyna"),
+     "env maze/dyna has discrete actions; e2c needs continuous actions"),
+    ("e2c_no_goal_image", _train("--algo=e2c", "--env=brax/halfcheetah"),
+     "e2c needs a rendered goal image"),
+    ("e2c_conv_image_size", _train("--algo=e2c", "--env=pendulum_swingup",
+                                   "--config.image_size=24"),
+     "Config.image_size=24 is invalid"),
+    ("e2c_latent_zero", _train("--algo=e2c", "--env=pendulum_swingup",
+                               "--config.latent_size=0"),
+     "Config.latent_size=0 is invalid"),
+    ("e2c_grid_structural", _sweep("--algo=e2c", "--env=pendulum_swingup",
+                                   "--grid.latent_size=3,4"),
+     "latent_size is not a numeric hyperparameter leaf"),
+]
+
+
 @pytest.mark.parametrize("setup, message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_is_one_clear_line_and_changes_nothing(finished, tmp_path, setup, message):
     module, args, keep = setup(finished, tmp_path)

@@ -37,6 +37,7 @@ ALGORITHMS: dict[str, str] = {
     "maac": "mbjax.agents.maac",
     "distill": "mbjax.agents.distill",
     "mbppo": "mbjax.agents.mbppo",
+    "e2c": "mbjax.agents.e2c",
 }
 
 
