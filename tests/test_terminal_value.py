@@ -77,3 +77,32 @@ def test_terminal_value_needs_a_sampling_planner():
     with pytest.raises(ValueError, match="terminal_value=True is invalid"):
         dataclasses.replace(pets.with_planner(pets.preset("point_mass", "test"), "ilqr"),
                             terminal_value=True)
+
+
+@pytest.mark.parametrize("soft, init_scale, stays_zero", [
+    (False, 0.0, True),   # the default: zero-initialised Q heads, targets without entropy
+    (True, 0.0, False),   # soft targets: the entropy bonus alone makes values up
+    (False, 1.0, False),  # a random init: the untrained output is a made-up value
+])
+def test_a_value_that_has_seen_no_reward_is_exactly_zero(soft, init_scale, stays_zero):
+    from mbjax import replay
+    from mbjax.agents.pets.value import make_critic, train_critic
+    from mbjax.types import Transition
+
+    base = _config()
+    value = dataclasses.replace(
+        base.value, soft_targets=soft, expansion_horizon=0,
+        sac=dataclasses.replace(base.value.sac, critic_init_scale=init_scale))
+    config = dataclasses.replace(base, value=value)
+    critic = make_critic(config, S, A)
+    n = 256
+    obs = jax.random.normal(jax.random.key(3), (n + 1, S))
+    data = Transition(obs=obs[:-1], action=jax.random.uniform(jax.random.key(4), (n, A), minval=-1),
+                      reward=jnp.zeros(n), next_obs=obs[1:], terminated=jnp.zeros(n),
+                      truncated=jnp.zeros(n))
+    buffer = replay.add(replay.init(n, jax.tree.map(lambda x: x[0], data)), data)
+    state = critic.init(jax.random.key(5))
+    train = jax.jit(lambda s, b, k: train_critic(critic, None, value, None, None, s, b, None, k))
+    state, _ = train(state, buffer, jax.random.key(6))
+    v = critic.value(state, jax.random.normal(jax.random.key(7), (64, S)))
+    assert bool(jnp.all(v == 0)) == stays_zero, np.asarray(v)[:4]

@@ -33,23 +33,28 @@ class TerminalValueConfig:
 
     After every episode's model fit a SAC learner (`sac`) takes `updates_per_episode` updates on
     batches of the real buffer, its critics regressing onto MVE targets through the refitted
-    model (`expansion_horizon` model steps; 0: SAC's one-step targets, real data only), and
+    model (`expansion_horizon` model steps; 0: SAC's one-step targets, real data only; with
+    `soft_targets` False, the default, without the entropy bonus: alpha = 0 in the targets), and
     every plan adds discount^H * survival * V(s_H), V(s) = min_c Q_c(s, pi(s)) of its
     deterministic policy, to each particle's return. The SAC discount sets V's horizon; set
     `propagation.discount` to the same value for a consistent objective.
     """
 
-    # A near-deterministic value: SAC's temperature starts at 1e-3, not 1 (TD-MPC2 also keeps
-    # its entropy coefficient small): where the reward is sparse, a soft Q is mostly the entropy
-    # bonus (~alpha / (1 - discount)), not the task's value. This alone did not make the value
-    # help on dmc/CartpoleSwingupSparse (README results).
-    sac: SACConfig = SACConfig(init_alpha=1e-3)
+    # The value follows TD-MPC2 (Hansen et al. 2024): Q heads that start at exactly 0 and
+    # targets without SAC's entropy bonus (`soft_targets=False`), so a critic that has seen no
+    # reward stays exactly 0 and leaves the plans as plain PETS makes them. (A soft critic with a
+    # random init gave every state a made-up value, -0.5..1.0 on reward-free data; the planner
+    # chased it and on dmc/CartpoleSwingupSparse held the pole hanging, never exploring.) The
+    # small temperature keeps the actor, whose mean action V uses, near-deterministic.
+    sac: SACConfig = SACConfig(init_alpha=1e-3, critic_init_scale=0.0)
     updates_per_episode: int = 1000
     expansion_horizon: int = 3
+    soft_targets: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.sac, SACConfig):
             raise validation.field_error(self, "sac", "a SACConfig")
+        validation.field_bool(self, "soft_targets")
         validation.field_int(self, "updates_per_episode")
         validation.field_int(self, "expansion_horizon", lo=0)
 

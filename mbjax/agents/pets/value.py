@@ -11,6 +11,7 @@ expansion_horizon 0 they use SAC's one-step targets on real data only.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
@@ -20,7 +21,7 @@ from mbjax import replay
 from mbjax.agents.pets.config import Config, TerminalValueConfig
 from mbjax.agents.sac import SAC, SACState, make_sac
 from mbjax.agents.sac.expansion import make_targets_fn
-from mbjax.agents.sac.update import one_step_targets
+from mbjax.agents.sac.update import CriticTargets, TargetsFn, one_step_targets
 
 
 def make_critic(config: Config, obs_size: int, action_size: int) -> SAC | None:
@@ -41,11 +42,19 @@ def train_critic(critic: SAC, model: Any, value: TerminalValueConfig,
                                      reward_fn, termination_fn)
     else:
         targets_fn = one_step_targets
+    if not value.soft_targets:  # the policy's return without SAC's entropy bonus (TD-MPC2)
+        targets_fn = functools.partial(_without_entropy, targets_fn)
     batch = value.sac.batch_size
     state, metrics = critic.update_many(
         state, lambda k: replay.sample(buffer, k, batch), key, value.updates_per_episode,
         targets_fn)
     return state, jnp.asarray(metrics["critic_loss"], jnp.float32)
+
+
+def _without_entropy(targets_fn: TargetsFn, parts: Any, state: SACState, batch: Any,
+                     alpha: jax.Array, key: jax.Array) -> CriticTargets:
+    """`targets_fn`'s targets with temperature 0: rewards and bootstrapped Q only."""
+    return targets_fn(parts, state, batch, jnp.zeros_like(alpha), key)
 
 
 __all__ = ["make_critic", "train_critic"]

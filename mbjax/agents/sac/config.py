@@ -44,9 +44,13 @@ class SACConfig:
     log_std_min: float = -5.0
     log_std_max: float = 2.0
     normalize_observations: bool = False
+    # Scale of the critics' output-layer init; 0 starts every Q at exactly 0 (TD-MPC2 zero-inits
+    # its Q heads), so a critic that regresses onto zero targets stays 0.
+    critic_init_scale: float = 1.0
 
     def __post_init__(self) -> None:
         validation.field_int_tuple(self, "hidden_sizes")
+        validation.field_float(self, "critic_init_scale", 0.0)
         validation.field_int(self, "num_critics")
         for name in ("actor_lr", "critic_lr", "alpha_lr", "init_alpha", "reward_scale"):
             validation.field_float(self, name, 0.0, lo_open=True)

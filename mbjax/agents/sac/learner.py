@@ -159,7 +159,7 @@ def make_sac(config: SACConfig, obs_size: int, action_size: int) -> SAC:
     policy_net = PolicyNetwork(
         config.hidden_sizes, action_size, config.log_std_min, config.log_std_max
     )
-    critic_net = CriticNetwork(config.hidden_sizes, config.num_critics)
+    critic_net = CriticNetwork(config.hidden_sizes, config.num_critics, config.critic_init_scale)
     parts = LearnerParts(
         nets=losses.SACNetworks(policy_apply=policy_net.apply, critic_apply=critic_net.apply),
         policy_opt=optax.inject_hyperparams(optax.adam)(learning_rate=config.actor_lr),

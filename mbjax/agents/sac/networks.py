@@ -51,22 +51,25 @@ class PolicyNetwork(nn.Module):
 
 class _QNetwork(nn.Module):
     hidden_sizes: Sequence[int]
+    final_init_scale: float = 1.0
 
     @nn.compact
     def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
         x = jnp.concatenate([obs, action], axis=-1)
-        return MLP(self.hidden_sizes, 1)(x)[..., 0]
+        return MLP(self.hidden_sizes, 1, final_init_scale=self.final_init_scale)(x)[..., 0]
 
 
 class CriticNetwork(nn.Module):
     """(obs [..., obs_dim], action [..., A]) -> Q values [num_critics, ...].
 
     The critics are one vmapped module (params stacked on a leading axis), so all of them are
-    evaluated as a single batched matmul chain.
+    evaluated as a single batched matmul chain. final_init_scale scales the output layer's init
+    (0: every Q starts at exactly 0).
     """
 
     hidden_sizes: Sequence[int]
     num_critics: int = 2
+    final_init_scale: float = 1.0
 
     @nn.compact
     def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
@@ -78,4 +81,4 @@ class CriticNetwork(nn.Module):
             out_axes=0,
             axis_size=self.num_critics,
         )
-        return ensemble(self.hidden_sizes)(obs, action)
+        return ensemble(self.hidden_sizes, self.final_init_scale)(obs, action)
