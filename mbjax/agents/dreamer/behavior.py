@@ -123,7 +123,7 @@ def make_behavior(config: Config, model: RSSMModel, num_actions: int, discrete: 
         raise ValueError("Config.actor_grad='dynamics' is invalid for discrete actions; "
                          "allowed: 'reinforce'")
     actor = networks.Actor(config.hidden, config.layers,
-                           num_actions if discrete else 2 * num_actions)
+                           num_actions if discrete else 2 * num_actions, config.actor_out_scale)
     critic = networks.Critic(config.hidden, config.layers, model.config.bins)
     bin_values = make_bins(model.config.bins, model.config.bin_range)
     actor_opt = make_optimizer(config, config.actor_lr)

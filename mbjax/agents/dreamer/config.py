@@ -44,7 +44,9 @@ class Config:
     model's symlog bins, regularised by `slow_critic_reg` towards a slow copy updated with
     rate `slow_critic_rate` every `slow_critic_every` updates. Continuous actions: a bounded
     normal (mean tanh, std in [min_std, max_std], samples clipped to [-1, 1]); discrete: a
-    categorical with `action_unimix`. `actor_grad`: "reinforce" (DreamerV3, any action space)
+    categorical with `action_unimix`. The actor's output layer starts with weights scaled by
+    `actor_out_scale` (DreamerV3's policy outscale 0.01: the first policy's mean is ~0).
+    `actor_grad`: "reinforce" (DreamerV3, any action space)
     or "dynamics" (Dreamer v1/v2: backpropagate the normalised returns through the model;
     continuous actions only). Adam with eps `adam_eps` and global-norm clip `grad_clip`.
     actor_lr, critic_lr, model.learning_rate, entropy, discount, lam, slow_critic_rate and
@@ -86,6 +88,7 @@ class Config:
     min_std: float = 0.1
     max_std: float = 1.0
     action_unimix: float = 0.01
+    actor_out_scale: float = 0.01
     on_nonfinite: str = "raise"
 
     def __post_init__(self) -> None:
@@ -120,6 +123,7 @@ class Config:
         if not self.min_std <= self.max_std:
             raise validation.field_error(self, "max_std", f"a number >= min_std={self.min_std}")
         validation.field_float(self, "action_unimix", 0.0, 1.0, hi_open=True)
+        validation.field_float(self, "actor_out_scale", 0.0, lo_open=True)
         validation.field_choice(self, "actor_grad", ACTOR_GRADS)
         validation.field_bool(self, "pixels")
         if self.pixels != (self.model.encoder == "conv"):
