@@ -84,6 +84,20 @@ def _check_matches(restored: Any, abstract: Any, step: int, directory: str) -> N
             )
 
 
+def _without_empty(tree: Any) -> Any:
+    """`tree` with every zero-size leaf replaced by None: orbax refuses to save zero-size arrays
+    (MJX env states hold some, e.g. `pipeline_state.act` of a model without activations), and
+    they hold no data, so `_with_empty` recreates them from the template on restore."""
+    return jax.tree_util.tree_map(lambda x: None if np.size(x) == 0 else x, tree)
+
+
+def _with_empty(restored: Any, like: Any) -> Any:
+    """`restored` (saved by `_without_empty`) with `like`'s zero-size leaves put back."""
+    return jax.tree_util.tree_map(
+        lambda x, r: np.zeros(np.shape(x), np.asarray(x).dtype) if np.size(x) == 0 else r,
+        like, restored)
+
+
 def check_run_meta(saved: Any, given: dict[str, Any] | None, step: int, directory: str) -> None:
     """Refuses a checkpoint made by a different run: `saved` (the run description stored with
     it) must equal `given` (None: nothing to compare). The error names the differing fields as
@@ -153,7 +167,8 @@ class Checkpointer:
         saved = self._manager.save(
             step,
             args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
+                state=ocp.args.StandardSave(_without_empty(state)),
+                meta=ocp.args.JsonSave(meta),
             ),
         )
         self._manager.wait_until_finished()
@@ -191,16 +206,18 @@ class Checkpointer:
             restored = self._manager.restore(
                 step,
                 args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
+                    state=ocp.args.StandardRestore(_without_empty(abstract)),
+                    meta=ocp.args.JsonRestore(),
                 ),
             )
+            state = _with_empty(restored["state"], like)
         except Exception as e:  # orbax raises many types; name the step and the cause
             raise CorruptCheckpointError(
                 f"checkpoint step {step} in {self.directory!r} is corrupt or does not match the "
                 f"current config ({_one_line(e)})"
             ) from e
-        _check_matches(restored["state"], abstract, step, self.directory)
-        return restored["state"], dict(restored["meta"])
+        _check_matches(state, abstract, step, self.directory)
+        return state, dict(restored["meta"])
 
     def restore_newest_valid(
         self, like: Any, check_meta: MetaCheck | None = None, on_notice: Notice | None = None

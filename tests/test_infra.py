@@ -79,6 +79,21 @@ def test_checkpoint_round_trip_and_mismatch(tmp_path):
         ck.restore(wrong)
 
 
+def test_checkpoint_keeps_zero_size_leaves(tmp_path):
+    # MJX env states (Dreamer and MBPO keep them in their run state) hold zero-size arrays,
+    # which orbax alone refuses to save.
+    state = {"w": jnp.ones(3), "act": jnp.zeros((0,)), "nested": [jnp.zeros((2, 0), jnp.int32)]}
+    ck = Checkpointer(str(tmp_path / "ck"))
+    ck.save(1, state, {"episode": 1})
+    restored, _ = ck.restore(state)
+    assert jax.tree_util.tree_structure(restored) == jax.tree_util.tree_structure(state)
+    for got, want in zip(jax.tree.leaves(restored), jax.tree.leaves(state), strict=True):
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(CheckpointError, match="does not match the current config"):
+        ck.restore(dict(state, act=jnp.zeros((1,))))  # a leaf that is no longer empty
+
+
 def test_checkpoint_missing_and_corrupt(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint"):
         Checkpointer(str(tmp_path / "empty")).restore({"a": jnp.zeros(2)})
