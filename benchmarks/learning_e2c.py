@@ -88,7 +88,9 @@ def main(argv):
         e2c.make_program(config), seeds, progress_fn=lambda rs: print(
             "iteration", rs[0]["iteration"], "mpc return", [round(r["episode_return"], 1)
                                                             for r in rs],
-            "pred err", [round(r["prediction_error"], 3) for r in rs], flush=True))
+            "pred err", [round(r["prediction_error"], 3) for r in rs],
+            "vs still", [round(r["prediction_vs_persistence"], 3) for r in rs],
+            "goal corr", [round(r["goal_correlation"], 3) for r in rs], flush=True))
     train_s = time.perf_counter() - t0
     final_returns = []
     for i in range(len(seeds)):
@@ -115,6 +117,7 @@ def main(argv):
                       "prediction_error_per_seed": field("prediction_error").tolist(),
                       "prediction_vs_persistence_per_seed":
                           field("prediction_vs_persistence").tolist(),
+                      "goal_correlation_per_seed": field("goal_correlation").tolist(),
                       "loss_per_seed": field("loss").tolist(),
                       "goal_distance_per_seed": field("goal_distance").tolist()},
                 "wall_s": time.perf_counter() - t0, "train_wall_s": train_s,

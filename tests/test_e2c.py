@@ -1,5 +1,6 @@
 """E2C (issue 14 item 4): the locally linear latent transition, the E2C Gaussian KL terms
-against numpy closed forms, learning (the latent linear prediction error falls), the policy,
+against numpy closed forms, the uniform-state triples against the renderer and the dynamics,
+learning (the latent linear prediction error falls), the policy,
 the CLI end to end and an exact resume. (Vmapped seeds == single runs is not tested here: a
 second compile of the whole program costs more than the test budget allows.)"""
 
@@ -102,6 +103,46 @@ def test_kl_terms_equal_numpy_closed_forms():
                                    rtol=1e-4)
 
 
+def test_uniform_triples_render_the_sampled_states_and_follow_the_dynamics():
+    config = _config()
+    env = e2c.make_env(config)
+    task = env.unwrapped
+
+    @jax.jit
+    def compute(key):
+        trans, q = e2c.states.uniform_triples(env, ENV, key, 256)
+        q_next = jax.vmap(task.dynamics)(q, task.action_scale * trans.action)
+        return (trans, q, q_next, jax.vmap(env.render_fn)(q), jax.vmap(env.render_fn)(q_next),
+                jax.vmap(task.reward)(q, task.action_scale * trans.action, q_next))
+
+    trans, q, q_next, frame, next_frame, reward = compute(jax.random.PRNGKey(0))
+    # x_t shows q_t last; x_{t+1} = [q_t's frame, the frame of q_t stepped by u_t].
+    np.testing.assert_array_equal(np.asarray(trans.obs[..., -3:]), np.asarray(frame))
+    np.testing.assert_array_equal(np.asarray(trans.next_obs[..., :3]), np.asarray(frame))
+    np.testing.assert_array_equal(np.asarray(trans.next_obs[..., -3:]), np.asarray(next_frame))
+    np.testing.assert_allclose(np.asarray(trans.reward), np.asarray(reward), rtol=1e-5)
+    assert np.abs(np.asarray(trans.action)).max() <= 1.0
+    # Every angle is covered, upright included (what reset-started random episodes never show).
+    th = np.asarray(e2c.states.goal_error(env, ENV, q))
+    assert th.min() < 0.1 and th.max() > np.pi - 0.1
+    assert np.histogram(th, bins=4, range=(0, np.pi))[0].min() > 256 / 4 / 2
+    np.testing.assert_allclose(float(e2c.states.goal_error(env, ENV, jnp.array([2 * np.pi - 0.1,
+                                                                                 3.0]))), 0.1,
+                               rtol=1e-5)
+    a, b = np.random.default_rng(0).normal(size=(2, 50))
+    np.testing.assert_allclose(float(e2c.states.correlation(jnp.float32(a), jnp.float32(a + b))),
+                               np.corrcoef(a, a + b)[0, 1], rtol=1e-5)
+
+
+@pytest.mark.parametrize("start_states", ["uniform", "reset"])
+def test_random_data_counts_env_steps(start_states):
+    config = _config(start_states=start_states)
+    built = e2c.build(config)
+    trans, valid, _, steps = jax.jit(lambda k: e2c.random_data(built, k))(jax.random.PRNGKey(0))
+    assert trans.obs.shape == (2 * 20, 16, 16, 6) and float(valid.sum()) == 2 * 20
+    assert int(steps) == (2 * 20 * 2 if start_states == "uniform" else 2 * 20)
+
+
 @pytest.fixture(scope="module")
 def full_run():
     """An uninterrupted 3-iteration test-preset run through the driver, seed 3."""
@@ -117,7 +158,9 @@ def test_prediction_error_falls_over_training(full_run):
     assert err[-1] < 0.25 * err[0], err
     assert loss[-1] < 0.6 * loss[0], loss
     assert all(np.isfinite(r["episode_return"]) for r in records)
-    assert records[-1]["env_steps"] == 3 * (2 + 1) * 20  # 2 random + 1 MPC episode each
+    # Per iteration 2 * 20 uniform triples of frame_stack = 2 env steps + one 20-step MPC episode.
+    assert records[-1]["env_steps"] == 3 * (2 * 20 * 2 + 20)
+    assert all(-1.0 <= r["goal_correlation"] <= 1.0 for r in records)
 
 
 def test_policy_grid_leaves_and_bad_envs(full_run):

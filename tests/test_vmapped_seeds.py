@@ -32,6 +32,7 @@ CASES = [
     ("planet", "cartpole_swingup"),
     ("mcts", "cartpole_discrete"),
     ("pilco", "cartpole_swingup"),
+    ("e2c", "pendulum_swingup"),
 ]
 
 

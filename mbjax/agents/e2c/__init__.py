@@ -14,6 +14,7 @@ encoder/decoder), the optimiser optax, the planner mbjax's iLQR, the images mbja
 
 from mbjax.agents import driver
 from mbjax.agents.algorithm import Algorithm
+from mbjax.agents.e2c import states
 from mbjax.agents.e2c.config import Config
 from mbjax.agents.e2c.control import (
     GOAL_STATES,
@@ -47,6 +48,7 @@ from mbjax.agents.e2c.train import (
     make_iteration,
     make_policy,
     make_program,
+    random_data,
 )
 
 ALGORITHM = Algorithm(
@@ -70,5 +72,5 @@ __all__ = [
     "e2c_loss", "goal_observation", "grid_leaves", "kl_prediction_to_encoding",
     "kl_to_standard_normal", "make_controller", "make_env", "make_iteration",
     "make_latent_problem", "make_policy", "make_program", "mean_step", "predicted_distribution",
-    "prediction_error", "preset", "train",
+    "prediction_error", "preset", "random_data", "states", "train",
 ]

@@ -3,7 +3,10 @@
 sections 2.2-3.3).
 
     encoder   q(z | x) = N(mu(x), diag sigma(x)^2)                          z [n_z]
-    decoder   p(x | z): Gaussian on pixels / 255 - 0.5 (squared error summed over pixels)
+    decoder   p(x | z): Gaussian of std `pixel_std` on pixels / 255 - 0.5: the
+              reconstruction loss is sum (x - x_rec)^2 / (2 pixel_std^2) (constant dropped;
+              a small std lets the few pixels of a thin pole outweigh the KL terms, which
+              otherwise collapse the posterior to the mean image)
     transition, from the network h_trans(z_bar) of a latent z_bar:
               A = I + v r^T (rank one, eq. 7), B [n_z, n_u], o [n_z]
               z_hat' = A z + B u + o,  Q_hat(z' | z, u) = N(A mu + B u + o, A Sigma A^T)
@@ -212,6 +215,7 @@ def e2c_loss(net: E2CNet, params, obs: jax.Array, action: jax.Array, next_obs: j
     recon = net.apply(params, jnp.concatenate([z, z_next]), method=E2CNet.decode)
     rec_all = reconstruction_loss(conv_config(net.config, obs.shape[-1]), recon,
                                   jnp.concatenate([obs, next_obs]))
+    rec_all = rec_all / (2.0 * net.config.pixel_std**2)
     rec, next_rec = jnp.split(rec_all, 2)
     kl_prior = kl_to_standard_normal(q)
     kl_trans = kl_prediction_to_encoding(trans, q, action, q_next)

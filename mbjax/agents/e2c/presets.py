@@ -5,8 +5,9 @@ give for the inverted pendulum swing-up as we read them: 48x48 images, two frame
 observation (the velocity is not visible in one), a 3-dimensional latent, 1-dimensional
 action; encoder and decoder of two ReLU layers of 800 units on the flattened image and a
 transition network of two 100-unit ReLU layers; Adam. The paper renders binary 48x48 grey
-images and trains on random-action data only; mbjax renders RGB and adds its own MPC episodes
-(see `train`). The remaining numbers (episodes, updates, lambda, MPC horizon) are ours.
+images and trains on random-action triples from uniformly sampled states (`start_states=
+"uniform"`, the default); mbjax renders RGB and adds its own MPC episodes (see `train`). The
+remaining numbers (episodes, updates, lambda, MPC horizon, pixel_std) are ours.
 "cpu": 16x16 images through the RSSM conv stack, latent 3, sized for 2 loaded CPU cores (a
 32x32 conv or an 800-unit MLP update is 3-10x slower there). "test": 16x16 images, 20-step
 episodes, seconds.
@@ -28,7 +29,7 @@ def _paper() -> Config:
 
 
 def _cpu() -> Config:
-    return Config(image_size=16, depth=16, fit_steps=150, iterations=12, random_episodes=4,
+    return Config(image_size=16, depth=16, fit_steps=250, iterations=8, random_episodes=4,
                   buffer_capacity=12000)
 
 

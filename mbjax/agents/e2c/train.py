@@ -2,16 +2,20 @@
 
 One iteration (`make_iteration`), all inside one jitted step:
 
-1. `random_episodes` episodes of uniform random actions on the pixel env (vmapped), masked
-   after their end, added to the replay buffer of (x_t, u_t, x_{t+1}) triples (uint8 images).
+1. Random-action data added to the replay buffer of (x_t, u_t, x_{t+1}) triples (uint8
+   images): with start_states="uniform" (the paper's) `random_episodes * T` triples from
+   uniformly drawn physical states (`states.uniform_triples`); with "reset" `random_episodes`
+   episodes from the env's reset (vmapped, masked after their end).
 2. `fit_steps` clipped-Adam steps on the E2C loss (`model.e2c_loss`), each on `batch_size`
    uniformly sampled triples (one `lax.scan`).
-3. The latent linear prediction error (`model.prediction_error`) on `eval_batch` sampled
-   triples.
+3. On `eval_batch` held-out triples from uniformly drawn states (never added to the buffer):
+   the latent linear prediction error (`model.prediction_error`) and `goal_correlation`, the
+   Pearson correlation between |mu(x_t) - z_goal| (what the latent cost penalises) and the true
+   distance of x_t's state to the goal (`states.goal_error`: the pendulum's |angle|).
 4. One latent iLQR-MPC episode (`control.make_controller`) towards the goal image's encoding,
    N(0, exploration_noise^2) added to the executed actions (clipped to [-1, 1]); its
-   transitions join the buffer (the paper trains on random data only; adding the controller's
-   own episodes lets a swing-up task see the upright images a random policy rarely reaches).
+   transitions join the buffer (the paper trains on random data only; with start_states=
+   "reset" the controller's own episodes are the only way a swing-up task sees upright images).
    Its return is the record's `episode_return`.
 
 Shapes: T steps per episode, R random episodes, obs uint8 [H, W, C], A actions, n_z latent.
@@ -26,7 +30,7 @@ import jax.numpy as jnp
 import optax
 
 from mbjax import acting, envs, optim, replay
-from mbjax.agents.e2c import control
+from mbjax.agents.e2c import control, states
 from mbjax.agents.e2c import model as model_lib
 from mbjax.agents.e2c.config import Config
 from mbjax.agents.program import Program, Segment
@@ -59,7 +63,7 @@ class E2CState(NamedTuple):
 class IterationMetrics(NamedTuple):
     env_steps: jax.Array
     episode_return: jax.Array  # the latent iLQR-MPC episode (with exploration noise)
-    random_return: jax.Array  # mean return of the random episodes
+    random_return: jax.Array  # random data: mean episode return ("reset"), T x mean reward
     loss: jax.Array  # mean E2C loss over the fit steps
     rec: jax.Array
     next_rec: jax.Array
@@ -67,6 +71,7 @@ class IterationMetrics(NamedTuple):
     kl_transition: jax.Array
     prediction_error: jax.Array  # latent linear prediction error / latent variance
     prediction_vs_persistence: jax.Array  # the same error / that of predicting z' = z
+    goal_correlation: jax.Array  # corr(|mu(x) - z_goal|, true distance to the goal), held out
     goal_distance: jax.Array  # |mu(x_T) - z_goal| at the MPC episode's end
     nonfinite: jax.Array
 
@@ -189,6 +194,36 @@ def fit(e2c: E2C, state: E2CState, key: jax.Array) -> tuple[E2CState, model_lib.
             jax.tree_util.tree_map(jnp.mean, terms))
 
 
+def random_data(e2c: E2C, key: jax.Array) -> tuple[acting.Transition, jax.Array, jax.Array,
+                                                  jax.Array]:
+    """The iteration's random-action data (module docstring, 1): (transitions [N], valid [N],
+    random_return [], env steps [] int32)."""
+    c, env, T = e2c.config, e2c.env, e2c.num_steps
+    if c.start_states == "uniform":
+        n = c.random_episodes * T
+        trans, _ = states.uniform_triples(env, c.env, key, n)
+        return (trans, jnp.ones((n,), jnp.float32), T * jnp.mean(trans.reward),
+                jnp.int32(n * env.frame_stack))
+    eps, steps = jax.vmap(lambda k: random_episode(env, T, k))(
+        jax.random.split(key, c.random_episodes))
+    flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), steps)
+    return (flat.transition, flat.valid, jnp.mean(eps.episode_return),
+            jnp.sum(steps.valid).astype(jnp.int32))
+
+
+def held_out_metrics(e2c: E2C, params: Any, key: jax.Array) -> tuple[jax.Array, jax.Array,
+                                                                       jax.Array]:
+    """(prediction_error, prediction_vs_persistence, goal_correlation) on `eval_batch` fresh
+    triples from uniformly drawn states (module docstring, 3)."""
+    c, net = e2c.config, e2c.net
+    b, q = states.uniform_triples(e2c.env, c.env, key, c.eval_batch)
+    rel, vs_still = model_lib.prediction_error(net, params, b.obs, b.action, b.next_obs)
+    mu = net.apply(params, b.obs, method=model_lib.E2CNet.encode).mean
+    latent_distance = jnp.linalg.norm(mu - goal_latent(e2c, params), axis=-1)
+    corr = states.correlation(latent_distance, states.goal_error(e2c.env, c.env, q))
+    return rel, vs_still, corr
+
+
 def add_steps(buffer: replay.ReplayBuffer, steps: acting.EpisodeStep) -> replay.ReplayBuffer:
     """Add the valid transitions of steps (leaves [..., T, ...]) in time order."""
     flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[steps.valid.ndim:]),
@@ -198,31 +233,28 @@ def add_steps(buffer: replay.ReplayBuffer, steps: acting.EpisodeStep) -> replay.
 
 def make_iteration(e2c: E2C) -> Callable[[E2CState], tuple[E2CState, IterationMetrics]]:
     """step(state) -> (state, IterationMetrics): one E2C iteration (module docstring)."""
-    c, env, net = e2c.config, e2c.env, e2c.net
+    net = e2c.net
 
     def step(state: E2CState) -> tuple[E2CState, IterationMetrics]:
         key, k_rand, k_fit, k_eval, k_mpc = jax.random.split(state.key, 5)
-        eps, rsteps = jax.vmap(lambda k: random_episode(env, e2c.num_steps, k))(
-            jax.random.split(k_rand, c.random_episodes))
-        state = state._replace(buffer=add_steps(state.buffer, rsteps))
+        rtrans, rvalid, random_return, random_steps = random_data(e2c, k_rand)
+        state = state._replace(buffer=replay.add_masked(state.buffer, rtrans, rvalid > 0))
         state, terms = fit(e2c, state, k_fit)
-        b = replay.sample(state.buffer, k_eval, c.eval_batch)
-        rel, vs_still = model_lib.prediction_error(net, state.params, b.obs, b.action,
-                                                   b.next_obs)
+        rel, vs_still, corr = held_out_metrics(e2c, state.params, k_eval)
         ep, msteps = mpc_episode(e2c, state, k_mpc)
         z_end = net.apply(state.params, ep.state.obs, method=model_lib.E2CNet.encode).mean
-        env_steps = state.env_steps + (jnp.sum(rsteps.valid) + jnp.sum(msteps.valid)).astype(
-            jnp.int32)
+        env_steps = (state.env_steps + random_steps
+                     + jnp.sum(msteps.valid).astype(jnp.int32))
         state = state._replace(buffer=add_steps(state.buffer, msteps),
                                iteration=state.iteration + 1, env_steps=env_steps, key=key)
         finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(v))
                                       for v in jax.tree_util.tree_leaves(state.params)]))
         metrics = IterationMetrics(
             env_steps=env_steps, episode_return=ep.episode_return,
-            random_return=jnp.mean(eps.episode_return),
+            random_return=random_return,
             loss=terms.loss, rec=terms.rec, next_rec=terms.next_rec, kl_prior=terms.kl_prior,
             kl_transition=terms.kl_transition, prediction_error=rel,
-            prediction_vs_persistence=vs_still,
+            prediction_vs_persistence=vs_still, goal_correlation=corr,
             goal_distance=jnp.linalg.norm(z_end - goal_latent(e2c, state.params)),
             nonfinite=~finite | ~jnp.isfinite(terms.loss))
         return state, metrics
