@@ -229,6 +229,15 @@ def evaluate(
     return episodes.episode_return
 
 
+def random_episode(env: Any, k_reset: jax.Array, k_act: jax.Array,
+                   num_steps: int) -> tuple[Episode, EpisodeStep]:
+    """One masked episode of uniform random actions from a reset with `k_reset`, the actions
+    [num_steps, A] drawn with `k_act`: (final Episode, EpisodeStep [num_steps])."""
+    actions = random_actions(k_act, (num_steps, env.action_size))
+    return jax.lax.scan(lambda ep, u: episode_step(env, ep, u), start_episode(env, k_reset),
+                        actions)
+
+
 def policy_episode(
     env: Any, init_carry: Callable[[jax.Array], Any], policy: Callable[..., tuple[Any, Any, Any]],
     key: jax.Array, num_steps: int, observe: Callable[[Episode], Any] | None = None,

@@ -36,6 +36,7 @@ from mbjax.agents.e2c.config import Config
 from mbjax.agents.program import Program, Segment
 from mbjax.envs.discrete import require_continuous
 from mbjax.envs.registry import OWN_TASKS, check_name
+from mbjax.models import all_finite
 
 
 class Hyper(NamedTuple):
@@ -138,15 +139,6 @@ def make_init(e2c: E2C) -> Callable[[jax.Array], E2CState]:
     return init
 
 
-def random_episode(env: Any, num_steps: int, key: jax.Array) -> tuple[acting.Episode,
-                                                                       acting.EpisodeStep]:
-    """One masked episode of uniform random actions: (final Episode, EpisodeStep [T])."""
-    k_reset, k_act = jax.random.split(key)
-    actions = acting.random_actions(k_act, (num_steps, env.action_size))
-    return jax.lax.scan(lambda ep, u: acting.episode_step(env, ep, u),
-                        acting.start_episode(env, k_reset), actions)
-
-
 def mpc_episode(e2c: E2C, state: E2CState, key: jax.Array) -> tuple[acting.Episode,
                                                                       acting.EpisodeStep]:
     """One latent iLQR-MPC episode with exploration noise: (final Episode, EpisodeStep [T])."""
@@ -204,8 +196,12 @@ def random_data(e2c: E2C, key: jax.Array) -> tuple[acting.Transition, jax.Array,
         trans, _ = states.uniform_triples(env, c.env, key, n)
         return (trans, jnp.ones((n,), jnp.float32), T * jnp.mean(trans.reward),
                 jnp.int32(n * env.frame_stack))
-    eps, steps = jax.vmap(lambda k: random_episode(env, T, k))(
-        jax.random.split(key, c.random_episodes))
+
+    def random_episode(k: jax.Array) -> tuple[acting.Episode, acting.EpisodeStep]:
+        k_reset, k_act = jax.random.split(k)
+        return acting.random_episode(env, k_reset, k_act, T)
+
+    eps, steps = jax.vmap(random_episode)(jax.random.split(key, c.random_episodes))
     flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), steps)
     return (flat.transition, flat.valid, jnp.mean(eps.episode_return),
             jnp.sum(steps.valid).astype(jnp.int32))
@@ -247,8 +243,7 @@ def make_iteration(e2c: E2C) -> Callable[[E2CState], tuple[E2CState, IterationMe
                      + jnp.sum(msteps.valid).astype(jnp.int32))
         state = state._replace(buffer=add_steps(state.buffer, msteps),
                                iteration=state.iteration + 1, env_steps=env_steps, key=key)
-        finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(v))
-                                      for v in jax.tree_util.tree_leaves(state.params)]))
+        finite = all_finite(state.params)
         metrics = IterationMetrics(
             env_steps=env_steps, episode_return=ep.episode_return,
             random_return=random_return,

@@ -185,9 +185,7 @@ def seed_episode(env: Any, num_steps: int, action_repeat: int,
                  state: PlaNetState) -> tuple[PlaNetState, EpisodeMetrics]:
     """One episode of uniform random actions into the buffer (no fit, no planning)."""
     key, k_reset, k_act = jax.random.split(state.key, 3)
-    actions = acting.random_actions(k_act, (num_steps, env.action_size))
-    episode, steps = jax.lax.scan(functools.partial(acting.episode_step, env),
-                                  acting.start_episode(env, k_reset), actions)
+    episode, steps = acting.random_episode(env, k_reset, k_act, num_steps)
     return finish_episode(state, key, episode, steps, None, jnp.full((), jnp.nan),
                           action_repeat)
 
