@@ -168,3 +168,19 @@ def test_fit_reduces_losses_and_lr_is_a_leaf():
     out = model.step(state, x[None], batch.action[None, :, -1], None, None)
     assert out.next_obs.shape == (1, 16, model.state_size)
     assert bool(jnp.all((out.termination_prob >= 0) & (out.termination_prob <= 1)))
+
+
+def test_vmapped_init_equals_per_seed_init_without_batched_qr():
+    """The GRU's recurrent kernels use `orthogonal_one_key_at_a_time`: vmapped over seeds, the
+    parameters equal each seed's own init, and the QR inside stays unbatched (a batched LAPACK
+    QR run concurrently deadlocked XLA:CPU's 2-thread pool; see the initializer's docstring)."""
+    model = make_rssm(RSSMConfig(**SMALL), (5,), 2)
+    keys = jax.random.split(jax.random.PRNGKey(3), 3)
+    batched = jax.jit(jax.vmap(lambda k: model.init(k).params))(keys)
+    init = jax.jit(lambda k: model.init(k).params)
+    for i, key in enumerate(keys):
+        single = init(key)
+        jax.tree.map(lambda b, s: np.testing.assert_array_equal(b[i], s), batched, single)
+    jaxpr = str(jax.make_jaxpr(jax.vmap(lambda k: model.init(k).params))(keys))
+    qr_lines = [line for line in jaxpr.splitlines() if "= qr[" in line]
+    assert qr_lines and all("f32[16,16]" in line and "f32[3," not in line for line in qr_lines)

@@ -43,6 +43,35 @@ class MLP(nn.Module):
         return x
 
 
+def orthogonal_one_key_at_a_time() -> nn.initializers.Initializer:
+    """flax's orthogonal initializer (GRUCell's recurrent kernels), made safe under `vmap`.
+
+    Vmapped over seeds, the orthogonal init is a batched LAPACK QR, which jaxlib's CPU kernel
+    splits over XLA's intra-op thread pool and then waits on. When the GRU's three recurrent
+    kernels are initialised concurrently (XLA:CPU runs independent ops in parallel), each QR
+    holds a pool thread while waiting for work queued behind the others: on a 2-thread pool
+    (a 2-core machine) a 3-seed Dreamer init on dmc/CartpoleSwingup deadlocked with every
+    thread in a futex wait (the stacks end in jax::ParallelBatchMap inside lapack_sgeqrf_ffi).
+    Under `vmap` this initializer maps over the keys one at a time (`lax.map`), so each QR is
+    unbatched; the values are those of `nn.initializers.orthogonal()` for each key.
+    """
+    base = nn.initializers.orthogonal()
+
+    def init(key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
+        @jax.custom_batching.custom_vmap
+        def one(k):
+            return base(k, shape, dtype)
+
+        @one.def_vmap
+        def _(axis_size, in_batched, keys):
+            del axis_size, in_batched
+            return jax.lax.map(one, keys), True
+
+        return one(key)
+
+    return init
+
+
 def _flat_images(x: jax.Array, image_dims: int = 3) -> tuple[jax.Array, tuple[int, ...]]:
     """[..., H, W, C] -> ([N, H, W, C], leading dims): convs take one batch axis."""
     lead = x.shape[:-image_dims]
@@ -93,7 +122,8 @@ class RSSMNet(nn.Module):
     def setup(self):
         c = self.config
         self.core_in = MLP(c.hidden, 1)
-        self.gru = nn.GRUCell(features=c.deter)
+        self.gru = nn.GRUCell(features=c.deter,
+                              recurrent_kernel_init=orthogonal_one_key_at_a_time())
         self.prior_net = MLP(c.hidden, 1)
         self.prior_out = nn.Dense(self.stats_size)
         self.post_net = MLP(c.hidden, 1)
