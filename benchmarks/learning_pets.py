@@ -1,7 +1,8 @@
 """PETS learning curves over seeds: `python -m benchmarks.learning_pets --envs=cartpole_swingup`.
 
-`--variants=plain,terminal_value,bnn` also runs PETS with a learned terminal value
-(`Config.terminal_value`, the propagation discounted by the critic's discount), or with the
+`--variants=plain,terminal_value,terminal_value_prior,bnn` also runs PETS with a learned terminal
+value (`Config.terminal_value`, the propagation discounted by the critic's discount), the same
+with the actor's policy prior (`TerminalValueConfig.policy_prior`, PRIOR_SEQUENCES), or with the
 Bayesian network of `mbjax.models.bnn` (posterior samples as members) in place of the
 ensemble, on the same budget and seeds.
 
@@ -29,7 +30,10 @@ flags.DEFINE_string("preset", "cpu", "PETS preset name.")
 flags.DEFINE_integer("num_episodes", 0, "Override the preset's episode count (0: keep).")
 flags.DEFINE_integer("num_envs", 0, "Override the preset's parallel envs per episode (0: keep).")
 flags.DEFINE_string("out", "benchmarks/results/learning_pets.json", "Output JSON path.")
-VARIANTS = ("plain", "terminal_value", "bnn")
+VARIANTS = ("plain", "terminal_value", "terminal_value_prior", "bnn")
+# Actor sequences per plan of the `terminal_value_prior` variant: ~20% of iCEM's first population
+# of 40 (TD-MPC2 mixes 24 policy trajectories into 512 samples; the cpu population is small).
+PRIOR_SEQUENCES = 8
 # The BNN of the `bnn` variant: the cpu ensemble's 3 x 200 swish network, 5 posterior samples,
 # a tempered KL (a 3 x 200 net on a few thousand rows underfits at kl_weight 1).
 BNN_SETTINGS = dict(hidden_sizes=(200, 200, 200), num_members=5, fit_steps=2000,
@@ -52,7 +56,10 @@ def _variant(config, variant: str):
     if variant in ("plain", "bnn"):
         return config
     propagation = dataclasses.replace(config.propagation, discount=config.value.sac.discount)
-    return dataclasses.replace(config, terminal_value=True, propagation=propagation)
+    value = config.value
+    if variant == "terminal_value_prior":
+        value = dataclasses.replace(value, policy_prior=PRIOR_SEQUENCES)
+    return dataclasses.replace(config, terminal_value=True, propagation=propagation, value=value)
 
 
 def run_env(env: str, seeds: list[int], variant: str = "plain") -> dict:

@@ -106,3 +106,52 @@ def test_a_value_that_has_seen_no_reward_is_exactly_zero(soft, init_scale, stays
     state, _ = train(state, buffer, jax.random.key(6))
     v = critic.value(state, jax.random.normal(jax.random.key(7), (64, S)))
     assert bool(jnp.all(v == 0)) == stays_zero, np.asarray(v)[:4]
+
+
+def test_policy_prior_replaces_the_plan_only_when_it_scores_higher():
+    """`with_policy_prior`: the actor's sequences (row 0 its deterministic action) compete with
+    the planner's result under the same objective; the winner becomes the plan and the warm
+    start. Wired into PETS's plan with `value.policy_prior`."""
+    from mbjax.agents.pets.prior import PolicyPrior, policy_sequences, with_policy_prior
+
+    config = dataclasses.replace(_config(), value=dataclasses.replace(_config().value,
+                                                                      policy_prior=3))
+    bundle = pets.make_pets(config)
+    state = bundle.init(jax.random.key(0))
+    obs = jnp.full((bundle.env.observation_size,), 0.3)
+    prior = PolicyPrior(bundle.critic, bundle.model, config.horizon, 3, *_task(config),
+                        config.propagation.elites_only)
+    seqs = policy_sequences(prior, state.model, state.critic, obs, jax.random.key(1))
+    assert seqs.shape == (3, config.horizon, bundle.env.action_size)
+    assert bool(jnp.all(jnp.abs(seqs) <= 1.0))
+    first = bundle.critic.act(state.critic.actor_params, obs, jax.random.key(2),
+                              deterministic=True)
+    np.testing.assert_allclose(seqs[0, 0], first, rtol=1e-5, atol=1e-6)
+
+    planner_state = bundle.planner.init(bundle.env.action_size, jax.random.key(3))
+    planned = jnp.zeros((config.horizon, bundle.env.action_size))
+    # An objective that prefers the prior's sequences (the same key draws the same sequences).
+    near = lambda cands: -jnp.sum((cands - seqs[1]) ** 2, axis=(-2, -1))
+    for best_return, used in ((-1.0, True), (1.0, False)):
+        actions, new_state, info = with_policy_prior(
+            prior, near, state.model, state.critic, obs, jax.random.key(1), planned,
+            planner_state, {"best_return": jnp.asarray(best_return)})
+        assert bool(info["prior_used"]) == used
+        expected = seqs[1] if used else planned
+        np.testing.assert_allclose(actions, expected, atol=1e-6)
+        np.testing.assert_allclose(new_state.mean, expected if used else planner_state.mean,
+                                   atol=1e-6)
+        assert float(info["best_return"]) == max(best_return, float(info["prior_return"]))
+
+    actions, _, info = jax.jit(bundle.plan)(state.model, planner_state, obs, jax.random.key(4),
+                                            state.critic)
+    assert "prior_used" in info and actions.shape == planned.shape
+    with pytest.raises(ValueError, match="terminal_value=False is invalid"):
+        dataclasses.replace(config, terminal_value=False)
+
+
+def _task(config):
+    from mbjax import envs
+
+    return envs.resolve_task(config.env, config.learned_reward, config.learned_termination,
+                             config.use_estimated_reward)

@@ -50,11 +50,15 @@ class TerminalValueConfig:
     updates_per_episode: int = 1000
     expansion_horizon: int = 3
     soft_targets: bool = False
+    # TD-MPC2 / LOOP's policy prior (`mbjax.agents.pets.prior`): this many of the actor's
+    # sequences, rolled through the model, compete with each plan (0: none).
+    policy_prior: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.sac, SACConfig):
             raise validation.field_error(self, "sac", "a SACConfig")
         validation.field_bool(self, "soft_targets")
+        validation.field_int(self, "policy_prior", lo=0)
         validation.field_int(self, "updates_per_episode")
         validation.field_int(self, "expansion_horizon", lo=0)
 
@@ -130,6 +134,10 @@ class Config:
         validation.field_bool(self, "terminal_value")
         if not isinstance(self.value, TerminalValueConfig):
             raise validation.field_error(self, "value", "a TerminalValueConfig")
+        if self.value.policy_prior > 0 and not self.terminal_value:
+            raise validation.field_error(
+                self, "terminal_value", "True with value.policy_prior > 0 (the prior is the "
+                "terminal value's actor)")
         if self.terminal_value and getattr(resolved, "needs_dynamics", False):
             raise validation.field_error(
                 self, "terminal_value", "False with a planner that uses the dynamics (ilqr)")

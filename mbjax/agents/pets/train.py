@@ -28,6 +28,7 @@ from flax import struct
 from mbjax import acting, grid, replay
 from mbjax import envs as mbjax_envs
 from mbjax.agents.pets.config import Config
+from mbjax.agents.pets.prior import PolicyPrior, with_policy_prior
 from mbjax.agents.pets.value import make_critic, train_critic
 from mbjax.agents.program import Program, Segment, make_pure_train
 from mbjax.models import FitMetrics, all_finite, learner_model
@@ -206,19 +207,25 @@ def seed_episode(env: Any, layout: EpisodeLayout,
 
 def mpc_plan(objective_for: Callable[..., Any], planner: Any, model_state: Any,
              planner_state: Any, obs: jax.Array, key: jax.Array,
-             value_params: Any = None) -> tuple[jax.Array, Any, dict]:
+             value_params: Any = None, *,
+             prior: PolicyPrior | None = None) -> tuple[jax.Array, Any, dict]:
     """One MPC decision: the action sequence [H, A] planned from `obs` [obs_size] under the model.
 
     objective_for: `make_model_objective`'s function (or `make_model_problem`'s, for planners
     that need the dynamics); value_params: the terminal value's parameters (None: no terminal
-    value); returns (actions, planner_state, info).
+    value); prior: the terminal value's policy prior (`prior.with_policy_prior`), or None;
+    returns (actions, planner_state, info).
     """
     k_obj, k_plan = jax.random.split(key)
     if value_params is None:
         objective = objective_for(model_state, obs, k_obj)
     else:
         objective = objective_for(model_state, obs, k_obj, value_params)
-    return planner.plan(planner_state, objective, obs, k_plan)
+    actions, planner_state, info = planner.plan(planner_state, objective, obs, k_plan)
+    if prior is None or value_params is None:
+        return actions, planner_state, info
+    return with_policy_prior(prior, objective, model_state, value_params, obs,
+                             jax.random.fold_in(k_plan, 1), actions, planner_state, info)
 
 
 def one_member_problem(model: Any, problem_for: Callable[..., Any], elites_only: bool,
@@ -375,7 +382,11 @@ def make_pets(config: Config, model: Any = None) -> PETS:
             critic=None if critic is None else critic.init(jax.random.fold_in(key, 1)),
         )
 
-    plan = functools.partial(mpc_plan, objective_for, planner)
+    prior = None
+    if critic is not None and config.value.policy_prior > 0:
+        prior = PolicyPrior(critic, model, config.horizon, config.value.policy_prior, reward_fn,
+                            termination_fn, config.propagation.elites_only)
+    plan = functools.partial(mpc_plan, objective_for, planner, prior=prior)
 
     return PETS(
         config=config, env=env, model=model, planner=planner, num_steps=num_steps, init=init,
