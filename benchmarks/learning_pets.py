@@ -31,14 +31,26 @@ flags.DEFINE_integer("num_episodes", 0, "Override the preset's episode count (0:
 flags.DEFINE_integer("num_envs", 0, "Override the preset's parallel envs per episode (0: keep).")
 flags.DEFINE_string("out", "benchmarks/results/learning_pets.json", "Output JSON path.")
 VARIANTS = ("plain", "terminal_value", "terminal_value_prior", "bnn")
-# Actor sequences per plan of the `terminal_value_prior` variant: ~20% of iCEM's first population
-# of 40 (TD-MPC2 mixes 24 policy trajectories into 512 samples; the cpu population is small).
+# Actor sequences per plan of the `terminal_value_prior` variant (`terminal_value` has none):
+# ~20% of iCEM's first population of 40 (TD-MPC2 mixes 24 policy trajectories into 512 samples;
+# the cpu population is small). TerminalValueConfig's default.
 PRIOR_SEQUENCES = 8
 # The BNN of the `bnn` variant: the cpu ensemble's 3 x 200 swish network, 5 posterior samples,
 # a tempered KL (a 3 x 200 net on a few thousand rows underfits at kl_weight 1).
 BNN_SETTINGS = dict(hidden_sizes=(200, 200, 200), num_members=5, fit_steps=2000,
                     batch_size=256, kl_weight=0.1)
 flags.DEFINE_list("variants", ["plain"], f"PETS variants per env, of {', '.join(VARIANTS)}.")
+flags.DEFINE_bool("replot", False, "Only redraw the per-env comparison PNGs (and references) "
+                  "from the existing --out file.")
+
+# Published curves beside ours: TD-MPC2's score files (github.com/nicklashansen/tdmpc2,
+# results/tdmpc2/<task>.csv), evaluation return per seed (1, 2, 3) at env steps.
+REFERENCES = {
+    "dmc/CartpoleSwingupSparse": {"tdmpc2": {
+        "env_steps": [0, 100_000, 200_000, 300_000],
+        "return_per_seed": [[0.0, 0.0, 118.3, 842.3], [0.0, 0.0, 21.6, 707.7],
+                            [0.0, 1.0, 784.8, 835.9]]}},
+}
 
 # Per-env settings beyond the preset, and the return that counts as "solved" for timing.
 ENV_SETTINGS = {
@@ -56,9 +68,8 @@ def _variant(config, variant: str):
     if variant in ("plain", "bnn"):
         return config
     propagation = dataclasses.replace(config.propagation, discount=config.value.sac.discount)
-    value = config.value
-    if variant == "terminal_value_prior":
-        value = dataclasses.replace(value, policy_prior=PRIOR_SEQUENCES)
+    prior = PRIOR_SEQUENCES if variant == "terminal_value_prior" else 0
+    value = dataclasses.replace(config.value, policy_prior=prior)
     return dataclasses.replace(config, terminal_value=True, propagation=propagation, value=value)
 
 
@@ -129,7 +140,7 @@ def main(argv):
         raise ValueError(f"--variants={','.join(unknown)} is invalid; "
                          f"allowed: {', '.join(VARIANTS)}")
     # Results accumulate per (env, variant) across invocations (one can be re-run on its own).
-    runs = {(env, v) for env in FLAGS.envs for v in FLAGS.variants}
+    runs = set() if FLAGS.replot else {(env, v) for env in FLAGS.envs for v in FLAGS.variants}
     results = []
     if os.path.exists(FLAGS.out):
         with open(FLAGS.out) as f:
@@ -137,7 +148,7 @@ def main(argv):
                        if (r["env"], r.get("variant", "plain")) not in runs]
     out_dir = os.path.dirname(FLAGS.out) or "."
     for env in FLAGS.envs:
-        for variant in FLAGS.variants:
+        for variant in [] if FLAGS.replot else FLAGS.variants:
             result = run_env(env, seeds, variant)
             results.append(result)
             suffix = "" if variant == "plain" else f"_{variant}"
@@ -147,8 +158,32 @@ def main(argv):
                 title=f"PETS {variant} ({FLAGS.preset}) on {env}, {len(seeds)} seeds",
             )
             write_json(FLAGS.out, {"benchmark": "learning_pets", "device": device_info(),
-                                   "results": results})
+                                   "results": results, "references": _references(results)})
+        plot_variants(out_dir, env, [r for r in results if r["env"] == env])
+    if FLAGS.replot:  # keep the measured device: only the references are added
+        with open(FLAGS.out) as f:
+            payload = json.load(f)
+        payload["references"] = _references(results)
+        write_json(FLAGS.out, payload)
     print("wrote", FLAGS.out)
+
+
+def _references(results: list[dict]) -> dict:
+    """The published curves (REFERENCES) of the envs in `results`."""
+    return {e: REFERENCES[e] for e in sorted({r["env"] for r in results}) if e in REFERENCES}
+
+
+def plot_variants(out_dir: str, env: str, results: list[dict]) -> None:
+    """One PNG with every variant measured on `env` (mean line, min-max band over seeds)."""
+    if len(results) < 2:
+        return
+    from benchmarks.common import plot_curves
+
+    curves = {r.get("variant", "plain"): {
+        "env_steps": r["env_steps"], "return_mean": r["mean"], "return_min": r["min"],
+        "return_max": r["max"], "return_per_seed": r["returns"]} for r in results}
+    plot_curves(os.path.join(out_dir, f"learning_pets_{env.replace('/', '-')}_variants.png"),
+                curves, f"PETS variants ({FLAGS.preset}) on {env}")
 
 
 if __name__ == "__main__":
