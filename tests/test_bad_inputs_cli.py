@@ -246,6 +246,8 @@ CASES += [
      "env cartpole_discrete has discrete actions; mbppo needs continuous"),
     ("mbppo_bad_ratio", _train("--algo=mbppo", "--config.improvement_ratio=1.5"),
      "Config.improvement_ratio=1.5 is invalid"),
+    ("mbppo_bad_dynamics", _train("--algo=mbppo", "--config.dynamics=exact"),
+     "Config.dynamics='exact' is invalid"),
 ]
 
 

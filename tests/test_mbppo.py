@@ -1,5 +1,6 @@
-"""MB-PPO: GAE against a numpy reference, the PPO step's direction, ME-TRPO's stopping rule,
-and an exact resume."""
+"""MB-PPO: GAE against a numpy reference, the PPO step's direction, per-network gradient
+clipping, ME-TRPO's stopping rule with patience, the true-dynamics model return against the real
+return, and an exact resume."""
 
 from __future__ import annotations
 
@@ -43,14 +44,14 @@ def test_a_ppo_step_makes_advantageous_actions_likelier():
     obs = jax.random.normal(jax.random.key(1), (1, 64, 2))
     raw, logp = ppo.sample(nets, params, obs, jax.random.key(2))
     # Reward: +1 for actions above the policy mean, -1 below: the mean must move up.
-    mean = nets.actor.apply(params["actor"], obs)
+    mean = ppo.policy_mean(nets, params, obs)
     reward = jnp.sign(raw - mean)[..., 0]
     batch = ppo.Batch(obs, raw, logp, reward, jnp.ones_like(reward), jnp.ones_like(reward),
                       obs[0])
     optimizer = ppo.make_optimizer(config)
     new, _, _ = ppo.ppo_update(nets, config, optimizer, params, optimizer.init(params), batch,
                                jax.random.key(3))
-    shift = nets.actor.apply(new["actor"], obs) - mean
+    shift = ppo.policy_mean(nets, new, obs) - mean
     assert float(jnp.mean(shift)) > 0.0
 
 
@@ -70,3 +71,37 @@ def test_validation_rule_bounds_the_policy_iterations_and_resume_is_exact(tmp_pa
             assert r["improvement_fraction"] < 1.0
     assert_resume_matches(mbppo.train, records, str(tmp_path / "ck"), 2,
                           env="cartpole_swingup", config=never_stop, seed=0)
+
+
+def test_the_critics_gradient_does_not_shrink_the_actors_step():
+    config = PPOConfig(hidden_sizes=(8,), max_grad_norm=0.5)
+    nets = ppo.make_nets(config, 1)
+    params = ppo.init_params(nets, config, 3, 1, jax.random.key(0))
+    grads = jax.tree_util.tree_map(jnp.ones_like, params)
+    huge_critic = {**grads, "critic": jax.tree_util.tree_map(lambda g: 1e6 * g, grads["critic"])}
+    optimizer = ppo.make_optimizer(config)
+    state = optimizer.init(params)
+    small, _ = optimizer.update(grads, state, params)
+    large, _ = optimizer.update(huge_critic, state, params)
+    for name in ("actor", "log_std"):
+        for a, b in zip(jax.tree_util.tree_leaves(small[name]),
+                        jax.tree_util.tree_leaves(large[name]), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_true_dynamics_imagine_the_real_return_and_patience_delays_the_stop():
+    # With the task's own physics as the "model", the evaluated policy's imagined episode from
+    # the evaluation's start states is the real episode: equal returns.
+    # Strict validation (the one "elite" must improve) with patience 3: at least 3 iterations,
+    # and a stop before the cap only after a failed check.
+    config = dataclasses.replace(mbppo.preset("cartpole_swingup", "test"), dynamics="true",
+                                 improvement_ratio=1.0, validation_patience=3,
+                                 policy_iterations=6)
+    _, _, records = mbppo.train("cartpole_swingup", config, seed=1)
+    for r in records[1:]:
+        np.testing.assert_allclose(r["model_return"], r["episode_return"], rtol=1e-4, atol=1e-3)
+        assert r["policy_iterations"] >= 3
+        # keep_passed_policy: the policy kept is the incoming one or one that scored above it.
+        assert r["imagined_gain"] >= 0.0
+        if r["policy_iterations"] < 6:
+            assert r["improvement_fraction"] < 1.0

@@ -8,6 +8,8 @@ from mbjax import validation
 from mbjax.agents.program import ON_NONFINITE
 from mbjax.models import EnsembleConfig
 
+DYNAMICS = ("ensemble", "true")
+
 
 @dataclasses.dataclass(frozen=True)
 class PPOConfig:
@@ -15,7 +17,9 @@ class PPOConfig:
 
     hidden_sizes: actor and critic MLPs; learning_rate: Adam for both (a leaf); clip: the ratio
     clip epsilon; discount, gae_lambda; entropy_coef; value_coef; epochs x minibatches of every
-    batch of imagined transitions; max_grad_norm: global-norm gradient clipping.
+    batch of imagined transitions; max_grad_norm: global-norm gradient clipping, applied to the
+    actor (with its log-std) and the critic separately, so that the critic's large early
+    gradients (returns of tens) do not scale the policy gradient away.
     """
 
     hidden_sizes: tuple[int, ...] = (64, 64)
@@ -53,12 +57,20 @@ class Config:
     all real data; up to `policy_iterations` PPO iterations, each on `num_rollouts` imagined
     rollouts of `horizon` steps from real start states (replay), every rollout through one
     uniformly drawn elite for its whole length; after each iteration every elite scores the
-    policy (mean imagined return from fixed starts and noise) and the iterations stop once fewer
-    than `improvement_ratio` of them see an improvement over the last check (ME-TRPO's rule);
+    policy (mean imagined return from fixed starts and noise); an iteration passes when at least
+    `improvement_ratio` of them score it above the last passed policy (ME-TRPO's rule), and the
+    iterations stop after `validation_patience` failures in a row (patience 1: stop at the first
+    failure, the paper's wording; small PPO steps are often within the noise of one check, so
+    more patience lets the improvement accumulate against the same reference);
+    keep_passed_policy: act with (and carry on from) the last policy that passed a check, not
+    PPO's last iterate, which may have got worse in the models themselves;
     then one real episode with the stochastic policy into the buffer. `episode_return` is the
     deterministic policy's mean return over `num_eval_episodes` real episodes.
     learned_reward / learned_termination / use_estimated_reward: as for PETS
     (`mbjax.envs.resolve_task`).
+    dynamics: 'ensemble' (learned, `model`) or 'true' (the task's exact physics,
+    `mbjax.agents.pathwise.make_true_model`: PPO on the true dynamics through the same code
+    path, the sanity check that separates PPO from model errors; own tasks, action_repeat 1).
     """
 
     env: str = "cartpole_swingup"
@@ -70,6 +82,8 @@ class Config:
     horizon: int = 50
     policy_iterations: int = 20
     improvement_ratio: float = 0.7
+    validation_patience: int = 1
+    keep_passed_policy: bool = True
     num_eval_episodes: int = 2
     model: EnsembleConfig = EnsembleConfig()
     ppo: PPOConfig = PPOConfig()
@@ -77,11 +91,12 @@ class Config:
     learned_termination: bool = False
     use_estimated_reward: bool = False
     on_nonfinite: str = "raise"
+    dynamics: str = "ensemble"
 
     def __post_init__(self) -> None:
         validation.field_optional_int(self, "episode_length")
         for name in ("action_repeat", "num_episodes", "num_seed_episodes", "num_rollouts",
-                     "horizon", "policy_iterations", "num_eval_episodes"):
+                     "horizon", "policy_iterations", "num_eval_episodes", "validation_patience"):
             validation.field_int(self, name)
         if self.num_seed_episodes >= self.num_episodes:
             raise validation.field_error(self, "num_seed_episodes",
@@ -91,13 +106,17 @@ class Config:
             raise validation.field_error(self, "model", "an EnsembleConfig")
         if not isinstance(self.ppo, PPOConfig):
             raise validation.field_error(self, "ppo", "a PPOConfig")
-        if self.num_rollouts % self.model.elites_count:
+        validation.field_choice(self, "dynamics", DYNAMICS)
+        if self.dynamics == "true" and self.action_repeat != 1:
+            raise validation.field_error(self, "action_repeat", "1 with dynamics='true'")
+        if self.dynamics == "ensemble" and self.num_rollouts % self.model.elites_count:
             raise validation.field_error(
                 self, "num_rollouts", f"a multiple of the elites ({self.model.elites_count})")
         if (self.num_rollouts * self.horizon) % self.ppo.minibatches:
             raise validation.field_error(self, "num_rollouts",
                                          "num_rollouts * horizon a multiple of ppo.minibatches")
-        for name in ("learned_reward", "learned_termination", "use_estimated_reward"):
+        for name in ("learned_reward", "learned_termination", "use_estimated_reward",
+                     "keep_passed_policy"):
             validation.field_bool(self, name)
         if self.learned_reward and not self.model.predict_reward:
             raise validation.field_error(self, "learned_reward",

@@ -49,22 +49,40 @@ def init_params(nets: Nets, config: PPOConfig, obs_size: int, action_size: int,
             "log_std": jnp.full((action_size,), config.init_log_std, jnp.float32)}
 
 
+def _network_of(params: dict) -> dict:
+    """Optimizer group labels: the critic alone, the actor with its log-std."""
+    return {name: "critic" if name == "critic" else "actor" for name in params}
+
+
 def make_optimizer(config: PPOConfig) -> optax.GradientTransformation:
-    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
-                       optax.inject_hyperparams(optax.adam)(learning_rate=config.learning_rate))
+    """Global-norm clipping per network (actor, critic), then Adam; the learning rate a float32
+    leaf of the state (`inject_hyperparams`, for `grid_leaves`)."""
+    def chain(learning_rate):
+        clip = optax.clip_by_global_norm(config.max_grad_norm)
+        per_network = optax.multi_transform({"actor": clip, "critic": clip}, _network_of)
+        return optax.chain(per_network, optax.adam(learning_rate))
+
+    return optax.inject_hyperparams(chain)(learning_rate=config.learning_rate)
+
+
+def policy_mean(nets: Nets, params: dict, obs: jax.Array) -> jax.Array:
+    """The Gaussian's mean tanh(actor(obs)) [..., A]: inside the action box, so that it cannot
+    drift where every sample clips to the same bound (no advantage signal left: a policy
+    pinned at full push stays there)."""
+    return jnp.tanh(nets.actor.apply(params["actor"], obs))
 
 
 def sample(nets: Nets, params: dict, obs: jax.Array, key: jax.Array):
     """(raw action [..., A], log_prob [...]) from the Gaussian policy at obs [..., S]."""
-    mean = nets.actor.apply(params["actor"], obs)
+    mean = policy_mean(nets, params, obs)
     log_std = jnp.broadcast_to(params["log_std"], mean.shape)
     raw = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
     return raw, gaussian_log_prob(raw, mean, log_std)
 
 
 def mean_action(nets: Nets, params: dict, obs: jax.Array) -> jax.Array:
-    """The deterministic action clip(mean(obs), -1, 1): obs [..., S] -> [..., A]."""
-    return jnp.clip(nets.actor.apply(params["actor"], obs), -1.0, 1.0)
+    """The deterministic action, the Gaussian's mean: obs [..., S] -> [..., A] in [-1, 1]."""
+    return policy_mean(nets, params, obs)
 
 
 def value(nets: Nets, params: dict, obs: jax.Array) -> jax.Array:
@@ -112,7 +130,7 @@ def member_scores(nets: Nets, transition: Callable, model_state: Any, elites: ja
 
 def ppo_loss(nets: Nets, config: PPOConfig, params: dict, mb: dict) -> tuple[jax.Array, dict]:
     """Clipped surrogate + value + entropy on one minibatch (leaves [B, ...], weights `w`)."""
-    mean = nets.actor.apply(params["actor"], mb["obs"])
+    mean = policy_mean(nets, params, mb["obs"])
     log_std = jnp.broadcast_to(params["log_std"], mean.shape)
     logp = gaussian_log_prob(mb["action"], mean, log_std)
     ratio = jnp.exp(logp - mb["log_prob"])
