@@ -13,10 +13,22 @@ reads mean_iLQR >= mean_CEM - 0.05 |mean_CEM|.
 
 Planners: "ilqr" (defaults: H 25, 10 iterations, clamped bounds), "ilqr_ddp" (ddp=True),
 "cem" (PETS' 400 / 40 / 5, H 25: the ground-truth CEM-MPC reference).
+
+PETS with iLQR on the learned ensemble (issue 14: >= 150 after 5 episodes on cartpole_swingup):
+
+    python -m benchmarks.ilqr_vs_cem --pets --pets_seeds=0,1,2,3,4,5 \
+        --out=benchmarks/results/pets_ilqr_cartpole_swingup.json \
+        [--pets_overrides=planner_config.restarts=4]
+
+runs the PETS `cpu` preset with `--config.planner=ilqr` (plus `--pets_overrides`, dotted config
+paths as on the command line) for `--pets_episodes` episodes, the seeds vmapped (`run_sweep`),
+and writes per-seed returns and planned returns per episode, min/max of the last episode.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from typing import Any, Sequence
 
@@ -45,6 +57,11 @@ def define_flags() -> None:
     flags.DEFINE_integer("seeds", 5, "Seeds 0 .. seeds-1 (vmapped).")
     flags.DEFINE_integer("steps", 200, "Env steps per episode.")
     flags.DEFINE_string("out", "benchmarks/results/ilqr_vs_cem.json", "Output JSON path.")
+    flags.DEFINE_bool("pets", False, "Run PETS with iLQR on a learned ensemble instead.")
+    flags.DEFINE_string("pets_env", "cartpole_swingup", "PETS env (cpu preset).")
+    flags.DEFINE_list("pets_seeds", ["0", "1", "2"], "PETS seeds (vmapped).")
+    flags.DEFINE_integer("pets_episodes", 5, "PETS episodes (the first one random).")
+    flags.DEFINE_list("pets_overrides", [], "PETS config overrides, path=value.")
 
 
 def episode_fn(env: Any, planner: P.Planner, steps: int):
@@ -106,9 +123,59 @@ def compare(rows: list[dict]) -> list[dict]:
     return out
 
 
+def measure_pets(env_name: str, seeds: list[int], episodes: int,
+                 overrides: dict[str, str]) -> dict[str, Any]:
+    """PETS (cpu preset) with `planner=ilqr` and `overrides`: per-seed returns per episode."""
+    from mbjax import configs
+    from mbjax.agents import pets
+    from mbjax.agents.sweep import run_sweep
+
+    config = configs.apply_overrides(
+        configs.override(pets.preset(env_name, "cpu"), "planner", "ilqr"),
+        {"num_episodes": str(episodes), **overrides})
+    t0 = time.perf_counter()
+    _, records, _ = run_sweep(pets.make_program(config), seeds, progress_fn=lambda rs: print(
+        "episode", rs[0]["episode"], "returns", [round(r["episode_return"], 1) for r in rs],
+        "planned", [round(r["planned_return"] or 0.0, 1) for r in rs], flush=True))
+    returns = np.array([[r["episode_return"] for r in recs] for recs in records])
+    planned = [[r["planned_return"] for r in recs] for recs in records]
+    return {
+        "env": env_name, "algo": "pets", "preset": "cpu", "planner": "ilqr",
+        "overrides": overrides, "config": configs.to_dict(config), "seeds": seeds,
+        "returns": returns.tolist(), "planned_returns": planned,
+        "last_episode": {"episode": episodes, "returns": returns[:, -1].tolist(),
+                         "mean": float(returns[:, -1].mean()),
+                         "min": float(returns[:, -1].min()),
+                         "max": float(returns[:, -1].max())},
+        "total_wall_time_s": time.perf_counter() - t0,
+    }
+
+
+def main_pets() -> None:
+    overrides = dict(o.split("=", 1) for o in FLAGS.pets_overrides)
+    row = measure_pets(FLAGS.pets_env, [int(s) for s in FLAGS.pets_seeds], FLAGS.pets_episodes,
+                       overrides)
+    # Rows accumulate across invocations (other seeds or overrides are kept).
+    rows = []
+    if os.path.exists(FLAGS.out):
+        with open(FLAGS.out) as f:
+            rows = [r for r in json.load(f)["results"]
+                    if (r["seeds"], r["overrides"]) != (row["seeds"], row["overrides"])]
+    payload = {"benchmark": "ilqr_vs_cem --pets", "device": device_info(),
+               "note": "PETS cpu preset with --config.planner=ilqr on a learned ensemble; "
+                       "returns[seed][episode]; the first episode is random",
+               "results": rows + [row]}
+    write_json(FLAGS.out, payload)
+    last = row["last_episode"]
+    print(f"episode {last['episode']}: mean {last['mean']:.1f} min {last['min']:.1f} "
+          f"max {last['max']:.1f}")
+
+
 def main(argv: Sequence[str]) -> None:
     del argv
     enable_compilation_cache()
+    if FLAGS.pets:
+        return main_pets()
     rows: list[dict] = []
     payload = {"benchmark": "ilqr_vs_cem", "device": device_info(),
                "settings": {"envs": FLAGS.envs, "planners": FLAGS.planners,

@@ -244,7 +244,8 @@ def test_mpc_on_true_pendulum_swingup_matches_cem():
 @pytest.mark.parametrize("field, value", [
     ("horizon", 0), ("iterations", 0), ("line_search_steps", 0), ("bounds", "clip"),
     ("ddp", 1), ("reg_init", -1.0), ("reg_min", 0.0), ("reg_max", 1e-9), ("reg_factor", 1.0),
-    ("line_search_decay", 1.0), ("armijo", 1.0), ("tolerance", -1e-3),
+    ("line_search_decay", 1.0), ("armijo", 1.0), ("tolerance", -1e-3), ("restarts", 0),
+    ("restart_std", -0.1), ("restart_noise_beta", -1.0), ("restart_score", "mean"),
 ])
 def test_bad_config_values_raise(field, value):
     with pytest.raises(ValueError, match=f"ILQRConfig.{field}=.* is invalid; allowed") as err:
@@ -259,17 +260,21 @@ def test_bare_objective_is_refused_and_registry():
         planner.plan(state, lambda a: a.sum((1, 2)), None, jax.random.PRNGKey(0))
     assert P.PLANNERS["ilqr"] == (P.ILQRConfig, P.make_ilqr)
     assert P.ILQRConfig(iterations=3, line_search_steps=4).trajectories_per_plan == 13
+    assert P.ILQRConfig(iterations=3, line_search_steps=4, restarts=2).trajectories_per_plan == 26
 
 
-@pytest.mark.parametrize("model_dynamics", ["mean", "member"])
-def test_pets_builds_a_dynamics_problem_for_ilqr(model_dynamics):
-    """PETS hands iLQR a PlanningProblem over the learned model (traced abstractly: cheap)."""
+@pytest.mark.parametrize("model_dynamics, restarts", [("mean", 1), ("member", 1), ("member", 3)])
+def test_pets_builds_a_dynamics_problem_for_ilqr(model_dynamics, restarts):
+    """PETS hands iLQR a PlanningProblem over the learned model (traced abstractly: cheap); its
+    restarts are scored by the problem's objective (the particle return over the members)."""
     from mbjax.agents import pets
     from mbjax.agents.pets.presets import preset
 
     config = pets.with_planner(preset("cartpole_swingup", "test"), "ilqr")
+    assert config.planner_config == P.ILQRConfig(restarts=8)  # PETS' iLQR default
+    assert pets.Config(planner="ilqr").planner_config == config.planner_config
     config = dataclasses.replace(config, planner_config=P.ILQRConfig(
-        horizon=4, iterations=2, model_dynamics=model_dynamics))
+        horizon=4, iterations=2, model_dynamics=model_dynamics, restarts=restarts))
     run = pets.make_pets(config)
     key = jax.random.PRNGKey(0)
     state = jax.eval_shape(run.init, key)
@@ -277,3 +282,43 @@ def test_pets_builds_a_dynamics_problem_for_ilqr(model_dynamics):
     obs = jnp.zeros(run.env.observation_size)
     actions, _, info = jax.eval_shape(run.plan, state.model, plan_state, obs, key)
     assert actions.shape == (4, run.env.action_size) and info["iterations"].shape == ()
+
+
+def double_well_problem(horizon: int) -> Problem:
+    """x' = x + u/2 from x0 = 0, reward -(x'^2 - 1)^2 - 0.01 u^2: u = 0 everywhere is a stationary
+    point (the reward's gradient vanishes at x = 0) with return -H, the optimum reaches a well at
+    x = +-1 in two steps of u = +-1 (return -(0.25 - 1)^2 - 0.02 = -0.5825 at best)."""
+    return make_problem(jnp.zeros(1), lambda x, u: x + 0.5 * u,
+                        lambda x, u, nx: -(nx[0] ** 2 - 1.0) ** 2 - 0.01 * u[0] ** 2)
+
+
+def test_restarts_escape_a_stationary_warm_start_and_one_restart_is_deterministic():
+    """From the zero warm start iLQR alone stays at the stationary point (return -H, whatever
+    the key); perturbed restarts reach a well, and the best of them is returned."""
+    H = 6
+    problem = double_well_problem(H)
+    single = P.make_planner("ilqr", horizon=H, iterations=20)
+    a1, _, i1 = plan_once(single, problem, action_size=1)
+    state = single.init(1, jax.random.PRNGKey(0))
+    a2, _, _ = jax.jit(lambda s: single.plan(s, problem, None, jax.random.PRNGKey(7)))(state)
+    np.testing.assert_array_equal(np.asarray(a1), np.asarray(a2))  # key unused with 1 run
+    assert np.allclose(np.asarray(a1), 0.0) and float(i1["best_return"]) == pytest.approx(-H)
+    multi = P.make_planner("ilqr", horizon=H, iterations=20, restarts=4, restart_score="plan")
+    actions, state, info = plan_once(multi, problem, action_size=1)
+    ret = float(total_return(problem, actions))
+    assert ret == pytest.approx(float(info["best_return"]), rel=1e-5)
+    assert -0.6 < ret < -0.58 and int(info["restart"]) > 0  # the best plan: a well in 2 steps
+    np.testing.assert_array_equal(np.asarray(state.mean), np.asarray(actions))
+    assert float(info["initial_return"]) == pytest.approx(-H)  # the warm start's return
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_restart_score_objective_picks_the_objectives_best(sign):
+    """Both wells are optima of the reward; an objective that prefers sign * u_0 > 0 decides
+    between the restarts (restart_score="objective"), and the returned plan is still optimal."""
+    H = 6
+    problem = double_well_problem(H)._replace(objective=lambda a: sign * a[:, 0, 0])
+    planner = P.make_planner("ilqr", horizon=H, iterations=20, restarts=8, restart_std=1.0)
+    actions, _, info = plan_once(planner, problem, action_size=1)
+    assert sign * float(actions[0, 0]) > 0.5
+    assert -0.6 < float(total_return(problem, actions)) < -0.58

@@ -38,14 +38,26 @@ LQR; mbjax envs clip actions themselves).
 On a linear-quadratic problem with unconstrained optimum inside the bounds, one iteration from
 any warm start gives the LQR solution (alpha = 1 is exact and mu starts at `reg_init` = 0).
 
+Restarts (`restarts` = R > 1): iLQR is a local method, and from a cart-pole hanging at rest the
+shifted warm start (zeros at first) sits where the reward's gradient nearly vanishes. R runs are
+solved together (`vmap`): the warm start and R - 1 perturbed copies, mean + restart_std x colored
+noise (iCEM's smooth 1/f^beta noise, `planners.noise`) clipped to [-1, 1]; the converged plan
+with the best score is returned: `restart_score="objective"` scores the R plans with the
+problem's `objective` (for PETS the particle return over all members, so a plan that exploits
+the one member iLQR stepped through is not preferred), "plan" with the return iLQR optimised.
+This is multi-start local optimisation (as in random-restart trajectory optimisation); the
+extra runs cost R x the compute of one.
+
 Protocol: `init(action_size, key, hparams=None)` -> `PlannerState` (mean [H, A] warm start, std
 [H, A] unused zeros, hparams `ILQRHParams`); `plan(state, problem, obs, key)` -> (actions [H, A],
-state with mean = actions, info); `shift` moves the warm start and refills with zeros. `plan` is
-deterministic (key and obs unused) and vmaps over envs. The planning dtype is that of the flat
+state with mean = actions, info); `shift` moves the warm start and refills with zeros. With
+restarts = 1 `plan` is deterministic (key and obs unused); the key draws the restarts' noise.
+`plan` vmaps over envs. The planning dtype is that of the flat
 x0 and the warm start together (float64 with x64 and a float64 x0; the state keeps its dtype).
 info: best_return [] (the reward sum of the returned actions), initial_return [] (of the warm
 start), iterations [] int32 (backward passes), accepted [] int32 (steps taken), regularization
-[] (final mu).
+[] (final mu), restart [] int32 (the index of the returned run; 0 is the warm start). All but
+initial_return are those of the returned run.
 """
 
 from __future__ import annotations
@@ -61,8 +73,10 @@ from flax import struct
 from mbjax import validation
 from mbjax.planners import base
 from mbjax.planners.lqr import QFunction, policy_from_q, symmetrize
+from mbjax.planners.noise import colored_noise
 
 BOUNDS = ("clamp", "squash", "none")
+RESTART_SCORES = ("objective", "plan")
 SQUASH_LIMIT = 1.0 - 1e-4
 
 
@@ -80,8 +94,12 @@ class ILQRConfig:
     tolerance x (1 + |cost|), >= 0.
     model_dynamics: for problems over a learned ensemble (read by PETS, not by the planner):
     "member" (default) plans on one member drawn per plan, "mean" on the members' mean
-    prediction. Measured on cartpole_swingup (PETS cpu preset, 5 episodes, 3 seeds): episode-5
-    return 162 (134-178) with "member", 8 with "mean" (no exploration: it stalls).
+    prediction. Measured on cartpole_swingup (PETS cpu preset, 5 episodes, 3 seeds, one run per
+    plan): episode-5 return 162 (134-178) with "member", 8 with "mean" (no exploration: it
+    stalls); with restarts see benchmarks/results/pets_ilqr_cartpole_swingup.json.
+    restarts: R iLQR runs per plan (vmapped), the warm start and R - 1 perturbed ones
+    (restart_std x colored noise with exponent restart_noise_beta, both >= 0); the best by
+    restart_score ("objective": the problem's objective, "plan": iLQR's own return) is returned.
     The float fields are the defaults of `state.hparams` (`ILQRHParams`), changeable without
     retracing; the others are static.
     """
@@ -99,9 +117,13 @@ class ILQRConfig:
     armijo: float = 1e-4
     tolerance: float = 1e-6
     model_dynamics: str = "member"
+    restarts: int = 1
+    restart_std: float = 0.5
+    restart_noise_beta: float = 2.0
+    restart_score: str = "objective"
 
     def __post_init__(self) -> None:
-        for name in ("horizon", "iterations", "line_search_steps"):
+        for name in ("horizon", "iterations", "line_search_steps", "restarts"):
             validation.field_int(self, name)
         validation.field_choice(self, "bounds", BOUNDS)
         validation.field_bool(self, "ddp")
@@ -113,11 +135,14 @@ class ILQRConfig:
         validation.field_float(self, "armijo", 0.0, 1.0, hi_open=True)
         validation.field_float(self, "tolerance", 0.0)
         validation.field_choice(self, "model_dynamics", ("mean", "member"))
+        validation.field_float(self, "restart_std", 0.0)
+        validation.field_float(self, "restart_noise_beta", 0.0)
+        validation.field_choice(self, "restart_score", RESTART_SCORES)
 
     @property
     def trajectories_per_plan(self) -> int:
-        """Rollouts per plan at most: the nominal one plus L per iteration."""
-        return 1 + self.iterations * self.line_search_steps
+        """Rollouts per plan at most: per restart, the nominal one plus L per iteration."""
+        return self.restarts * (1 + self.iterations * self.line_search_steps)
 
     @property
     def needs_dynamics(self) -> bool:
@@ -136,6 +161,8 @@ class ILQRHParams:
     line_search_decay: jax.Array
     armijo: jax.Array
     tolerance: jax.Array
+    restart_std: jax.Array
+    restart_noise_beta: jax.Array
 
 
 class FlatState(NamedTuple):
@@ -349,6 +376,37 @@ def iterate(sv: Solver, c: Carry) -> Carry:
                  c.accepted + accepted.astype(jnp.int32), converged | (mu > hp.reg_max))
 
 
+def solve(sv: Solver, actions: jax.Array) -> tuple[Trajectory, Carry]:
+    """iLQR from the initial actions [H, A]: (the initial trajectory, the final carry)."""
+    ws = actions
+    if sv.cfg.bounds == "squash":
+        ws = jnp.arctanh(jnp.clip(ws, -SQUASH_LIMIT, SQUASH_LIMIT))
+    h, a = ws.shape
+    dtype = ws.dtype
+    zero = Gains(jnp.zeros((h, a, sv.flat.size), dtype), jnp.zeros((h, a), dtype),
+                 jnp.zeros((2,), dtype), jnp.ones((), bool))
+    nominal = Trajectory(None, jnp.zeros((h, sv.flat.size), dtype), ws, None)
+    start = rollout(sv, nominal, zero, jnp.zeros((), dtype))
+    carry = Carry(start, jnp.asarray(sv.hp.reg_init, dtype), jnp.zeros((), jnp.int32),
+                  jnp.zeros((), jnp.int32), jnp.zeros((), bool))
+    final = jax.lax.while_loop(
+        lambda c: (c.iterations < sv.cfg.iterations) & ~c.done,
+        lambda c: iterate(sv, c), carry)
+    return start, final
+
+
+def initial_sequences(cfg: ILQRConfig, hp: ILQRHParams, mean: jax.Array,
+                      key: jax.Array) -> jax.Array:
+    """The R = `restarts` initial action sequences [R, H, A]: the warm start `mean` [H, A], then
+    R - 1 perturbations mean + restart_std * colored noise (power ~ 1/f^restart_noise_beta
+    along H, iCEM's smooth exploration noise), clipped to [-1, 1]."""
+    if cfg.restarts == 1:
+        return mean[None]
+    noise = colored_noise(key, hp.restart_noise_beta, (cfg.restarts - 1,) + mean.shape)
+    others = base.clip_actions(mean + hp.restart_std * noise.astype(mean.dtype))
+    return jnp.concatenate([mean[None], others])
+
+
 def make_ilqr(config: ILQRConfig) -> base.Planner:
     """iLQR planner; state is a `PlannerState` (mean [H, A], std unused, hparams `ILQRHParams`)."""
     cfg = config
@@ -356,36 +414,32 @@ def make_ilqr(config: ILQRConfig) -> base.Planner:
     def plan(state: base.PlannerState, problem: Any, obs: Any,
              key: jax.Array) -> tuple[jax.Array, base.PlannerState, dict]:
         """Returns (actions [H, A], state with mean = actions, info)."""
-        del obs, key
+        del obs
         check_problem(problem)
         mean = base.warm_mean(state, cfg.horizon)
         z_like = flat_state(problem.x0, mean.dtype).ravel(problem.x0)
         dtype = jnp.result_type(mean.dtype, z_like.dtype)
         sv = Solver(cfg, state.hparams, problem, flat_state(problem.x0, dtype))
-        ws = mean.astype(dtype)
-        if cfg.bounds == "squash":
-            ws = jnp.arctanh(jnp.clip(ws, -SQUASH_LIMIT, SQUASH_LIMIT))
-        h, a = ws.shape
-        zero = Gains(jnp.zeros((h, a, sv.flat.size), dtype), jnp.zeros((h, a), dtype),
-                     jnp.zeros((2,), dtype), jnp.ones((), bool))
-        nominal = Trajectory(None, jnp.zeros((h, sv.flat.size), dtype), ws, None)
-        start = rollout(sv, nominal, zero, jnp.zeros((), dtype))
-        mu0 = jnp.asarray(sv.hp.reg_init, dtype)
-        carry = Carry(start, mu0, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32),
-                      jnp.zeros((), bool))
-        final = jax.lax.while_loop(
-            lambda c: (c.iterations < cfg.iterations) & ~c.done,
-            lambda c: iterate(sv, c), carry)
-        actions = sv.project(sv.to_action(final.traj.ws))
-        info = {"best_return": -final.traj.cost, "initial_return": -start.cost,
-                "iterations": final.iterations, "accepted": final.accepted,
-                "regularization": final.mu}
-        return actions, state.replace(mean=actions.astype(state.mean.dtype)), info
+        starts = initial_sequences(cfg, state.hparams, mean, key)  # [R, H, A]
+        start, final = jax.vmap(lambda u: solve(sv, u.astype(dtype)))(starts)
+        actions = jax.vmap(lambda w: sv.project(sv.to_action(w)))(final.traj.ws)  # [R, H, A]
+        if cfg.restarts == 1:
+            best = jnp.zeros((), jnp.int32)
+        elif cfg.restart_score == "objective":
+            best = jnp.argmax(base.objective_of(problem)(actions.astype(state.mean.dtype)))
+        else:
+            best = jnp.argmin(final.traj.cost)
+        pick = lambda t: t[best]  # noqa: E731
+        info = {"best_return": -pick(final.traj.cost), "initial_return": -start.cost[0],
+                "iterations": pick(final.iterations), "accepted": pick(final.accepted),
+                "regularization": pick(final.mu), "restart": best.astype(jnp.int32)}
+        return pick(actions), state.replace(mean=pick(actions).astype(state.mean.dtype)), info
 
     hparams = ILQRHParams(
         reg_init=cfg.reg_init, reg_min=cfg.reg_min, reg_max=cfg.reg_max,
         reg_factor=cfg.reg_factor, line_search_decay=cfg.line_search_decay, armijo=cfg.armijo,
-        tolerance=cfg.tolerance,
+        tolerance=cfg.tolerance, restart_std=cfg.restart_std,
+        restart_noise_beta=cfg.restart_noise_beta,
     )
     init = base.make_init(cfg.horizon, 0.0, hparams)
     return base.Planner(init=init, plan=plan, shift=base.make_state_shift(0.0))
