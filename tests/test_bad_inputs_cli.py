@@ -284,6 +284,9 @@ CASES += [
      "Config.policy='mlp' is invalid"),
     ("pilco_bad_gp", _train("--algo=pilco", "--env=cartpole_swingup",
                             "--config.gp.max_points=1"), "GPConfig.max_points=1 is invalid"),
+    ("pilco_bad_centre_spread", _train("--algo=pilco", "--env=cartpole_swingup",
+                                       "--config.centre_spread=-1"),
+     "Config.centre_spread=-1"),
 ]
 
 # Dreamer (issue 13): invalid fields and an action space it cannot use are one line.

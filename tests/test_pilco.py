@@ -105,9 +105,37 @@ def test_expected_long_term_cost_gradient_matches_finite_differences():
             assert abs(float(fd) - float(g[i])) < 1e-5 + 1e-4 * abs(float(fd)), (i, fd, g[i])
 
 
+def test_policy_search_lowers_the_expected_cost():
+    """Adam lowers the predicted long-term cost on a toy GP and returns the best iterate with
+    its cost; the policy starts from the toolbox's broad RBF initialisation."""
+    spec = pilco.task_spec("cartpole_swingup")
+    rng = np.random.default_rng(1)
+    x = jnp.asarray(rng.normal(size=(25, 6)), jnp.float32)
+    y = 0.3 * jnp.tanh(x[:, :4] + x[:, 5:6])
+    post = exact_posterior(initial_hyper(x, y, jnp.ones(25)), x, y, jnp.ones(25), 1e-4)
+    # a wide cost, so the toy problem's cost is not saturated at 1 per step
+    config = dataclasses.replace(pilco.preset("cartpole_swingup", "test"), policy_steps=8,
+                                 cost_width=2.0)
+    m0 = jnp.asarray(spec.init_mean, jnp.float32)
+    s0 = jnp.diag(jnp.asarray(spec.init_std, jnp.float32) ** 2)
+    params = pilco.make_program(config).init(jax.random.PRNGKey(3)).policy
+
+    def cost(p):
+        return float(jnp.sum(predict_trajectory(spec, post, p, m0, s0, config.horizon,
+                                                config.cost_width).costs))
+
+    best, value = jax.jit(lambda p: pilco.optimise_policy(config, post, p, 0.05))(params)
+    assert abs(float(value) - cost(best)) < 1e-4
+    assert float(value) < 0.98 * cost(params), (float(value), cost(params))
+    # the RBF centres spread around the start features (the toolbox's broad initialisation)
+    assert float(jnp.std(params.centres[:, 0])) > 0.3
+
+
 def test_config_validation_and_unsupported_env():
     with pytest.raises(ValueError, match=r"Config.policy='mlp' is invalid"):
         pilco.Config(policy="mlp")
+    with pytest.raises(ValueError, match=r"Config.centre_spread=0.0 is invalid"):
+        pilco.Config(centre_spread=0.0)
     with pytest.raises(ValueError, match=r"Config.random_episodes=5 is invalid"):
         pilco.Config(episodes=3, random_episodes=5)
     with pytest.raises(ValueError, match="pilco has no task description for env point_mass"):

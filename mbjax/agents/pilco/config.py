@@ -22,7 +22,8 @@ class Config:
       policy. The first `random_episodes` act uniformly at random (PILCO: one random rollout).
     horizon: agent steps of the moment-matched prediction the policy is optimised over.
     policy: "rbf" (num_basis Gaussian basis functions) or "linear", squashed by the sin
-      saturation onto [-1, 1].
+      saturation onto [-1, 1]. centre_spread: std of the RBF centres around the mean start
+      features (the toolbox draws them with identity covariance: 1.0).
     policy_steps / policy_learning_rate: Adam steps on the expected long-term cost per episode
       (warm-started from the last policy; the best iterate is kept). policy_learning_rate is a
       float32 leaf of the run state (a grid axis).
@@ -38,6 +39,7 @@ class Config:
     horizon: int = 40
     policy: str = "rbf"
     num_basis: int = 50
+    centre_spread: float = 1.0
     policy_steps: int = 100
     policy_learning_rate: float = 0.05
     cost_width: float = 0.25
@@ -53,6 +55,7 @@ class Config:
         validation.field_int(self, "horizon")
         validation.field_choice(self, "policy", POLICIES)
         validation.field_int(self, "num_basis")
+        validation.field_float(self, "centre_spread", 0.0, lo_open=True)
         validation.field_int(self, "policy_steps", lo=0)
         validation.field_float(self, "policy_learning_rate", 0.0, lo_open=True)
         validation.field_float(self, "cost_width", 0.0, lo_open=True)

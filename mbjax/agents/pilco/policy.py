@@ -43,13 +43,17 @@ def _as_posterior(p: RBFParams) -> Posterior:
 
 
 def init_params(kind: str, num_features: int, num_actions: int, num_basis: int,
-                mean: jax.Array, cov: jax.Array, key: jax.Array):
-    """PILCO's initialisation: RBF centres drawn from the initial feature distribution
-    N(mean [F], cov [F, F]), weights 0.1 N(0, 1), lengthscales 1; linear: small random W, b 0."""
+                mean: jax.Array, cov: jax.Array, key: jax.Array,
+                lengthscale: jax.Array | None = None):
+    """PILCO's initialisation (the toolbox's settings_cp.m): RBF centres drawn from N(mean [F],
+    cov [F, F]) (the toolbox: around the start features with identity covariance, so the basis
+    functions cover the states of a swing-up, not only the start), lengthscales `lengthscale`
+    [F] (default 1), weights 0.1 N(0, 1); linear: small random W, b 0."""
     k_c, k_w = jax.random.split(key)
     if kind == "rbf":
         centres = jax.random.multivariate_normal(k_c, mean, cov, (num_basis,))
-        return RBFParams(centres, jnp.zeros((num_actions, num_features)),
+        ell = jnp.ones((num_features,)) if lengthscale is None else lengthscale
+        return RBFParams(centres, jnp.broadcast_to(jnp.log(ell), (num_actions, num_features)),
                          0.1 * jax.random.normal(k_w, (num_actions, num_basis)))
     return LinearParams(0.1 * jax.random.normal(k_w, (num_actions, num_features)),
                         jnp.zeros((num_actions,)))
