@@ -10,8 +10,9 @@ the pathwise actor, horizon of the MAAC preset of the same name); SAC alone (`sa
 `mbpo.sac_alone(config)`: the same SAC loop, budget and SAC settings without the model); SAC
 with MVE / STEVE targets (the same, with `value_expansion` and MBPO's model and refit interval).
 Writes the per-epoch evaluation returns (mean / min / max over seeds and per seed) to --out and
-one PNG per env next to it. A results file that already exists is updated env by env, so envs
-can be run in separate invocations.
+one PNG per env next to it, after every variant. A results file that already exists is updated
+variant by variant (kept when preset and seeds match), so envs and variants can be run in
+separate invocations.
 """
 
 from __future__ import annotations
@@ -82,7 +83,12 @@ def main(argv: list[str]) -> None:
             config = dataclasses.replace(config, num_epochs=FLAGS.num_epochs)
         runs = {name: make for name, make in _variants(config).items()
                 if name in FLAGS.variants}
-        results = {}
+        # Variants measured earlier on this env (same preset and seeds) are kept, so variants can
+        # be run in separate invocations; the file is rewritten after every variant.
+        earlier = payload["envs"].get(env, {})
+        same = (earlier.get("preset"), earlier.get("seeds")) == (FLAGS.preset, FLAGS.seeds)
+        results = dict(earlier.get("results", {})) if same else {}
+        png = os.path.splitext(FLAGS.out)[0] + "_" + env.replace("/", "-") + ".png"
         for name, (make_train, cfg) in runs.items():
             print(f"{env} {name}: {FLAGS.seeds} seeds, {cfg.total_env_steps} env steps", flush=True)
             target = TARGETS.get(env, (None,))[0]
@@ -93,14 +99,13 @@ def main(argv: list[str]) -> None:
                   f"run {r['run_s']:.0f} s", flush=True)
             if env in TARGETS:
                 r["target"]["within_env_steps"] = TARGETS[env][1]
-        png = os.path.splitext(FLAGS.out)[0] + "_" + env.replace("/", "-") + ".png"
-        plot_curves(png, results, f"{env}: {', '.join(results)} ({FLAGS.preset} preset)")
-        payload["envs"][env] = {
-            "preset": FLAGS.preset, "seeds": FLAGS.seeds,
-            "config": json.loads(json.dumps(dataclasses.asdict(config), default=str)),
-            "results": results, "png": os.path.basename(png),
-        }
-        write_json(FLAGS.out, payload)
+            plot_curves(png, results, f"{env}: {', '.join(results)} ({FLAGS.preset} preset)")
+            payload["envs"][env] = {
+                "preset": FLAGS.preset, "seeds": FLAGS.seeds,
+                "config": json.loads(json.dumps(dataclasses.asdict(config), default=str)),
+                "results": results, "png": os.path.basename(png),
+            }
+            write_json(FLAGS.out, payload)
     print(f"wrote {FLAGS.out}")
 
 
