@@ -138,8 +138,8 @@ def test_uniform_triples_render_the_sampled_states_and_follow_the_dynamics():
 def test_random_data_counts_env_steps(start_states):
     config = _config(start_states=start_states)
     built = e2c.build(config)
-    trans, valid, _, steps = jax.jit(lambda k: e2c.random_data(built, k))(jax.random.PRNGKey(0))
-    assert trans.obs.shape == (2 * 20, 16, 16, 6) and float(valid.sum()) == 2 * 20
+    data, _, steps = jax.jit(lambda k: e2c.random_data(built, k))(jax.random.PRNGKey(0))
+    assert data.transition.obs.shape == (2 * 20, 16, 16, 6) and float(data.valid.sum()) == 2 * 20
     assert int(steps) == (2 * 20 * 2 if start_states == "uniform" else 2 * 20)
 
 

@@ -186,24 +186,22 @@ def fit(e2c: E2C, state: E2CState, key: jax.Array) -> tuple[E2CState, model_lib.
             jax.tree_util.tree_map(jnp.mean, terms))
 
 
-def random_data(e2c: E2C, key: jax.Array) -> tuple[acting.Transition, jax.Array, jax.Array,
-                                                  jax.Array]:
-    """The iteration's random-action data (module docstring, 1): (transitions [N], valid [N],
-    random_return [], env steps [] int32)."""
+def random_data(e2c: E2C, key: jax.Array) -> tuple[acting.EpisodeStep, jax.Array, jax.Array]:
+    """The iteration's random-action data (module docstring, 1): (steps [N] (transitions and
+    valid), random_return [], env steps [] int32)."""
     c, env, T = e2c.config, e2c.env, e2c.num_steps
     if c.start_states == "uniform":
         n = c.random_episodes * T
         trans, _ = states.uniform_triples(env, c.env, key, n)
-        return (trans, jnp.ones((n,), jnp.float32), T * jnp.mean(trans.reward),
-                jnp.int32(n * env.frame_stack))
+        return (acting.EpisodeStep(trans, jnp.ones((n,), jnp.float32)),
+                T * jnp.mean(trans.reward), jnp.int32(n * env.frame_stack))
 
     def random_episode(k: jax.Array) -> tuple[acting.Episode, acting.EpisodeStep]:
         k_reset, k_act = jax.random.split(k)
         return acting.random_episode(env, k_reset, k_act, T)
 
     eps, steps = jax.vmap(random_episode)(jax.random.split(key, c.random_episodes))
-    flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), steps)
-    return (flat.transition, flat.valid, jnp.mean(eps.episode_return),
+    return (flat_steps(steps), jnp.mean(eps.episode_return),
             jnp.sum(steps.valid).astype(jnp.int32))
 
 
@@ -220,10 +218,15 @@ def held_out_metrics(e2c: E2C, params: Any, key: jax.Array) -> tuple[jax.Array, 
     return rel, vs_still, corr
 
 
+def flat_steps(steps: acting.EpisodeStep) -> acting.EpisodeStep:
+    """steps with leaves [..., T, ...] (valid [..., T]) as one time-ordered batch [N, ...]."""
+    return jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[steps.valid.ndim:]),
+                                  steps)
+
+
 def add_steps(buffer: replay.ReplayBuffer, steps: acting.EpisodeStep) -> replay.ReplayBuffer:
     """Add the valid transitions of steps (leaves [..., T, ...]) in time order."""
-    flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[steps.valid.ndim:]),
-                                  steps)
+    flat = flat_steps(steps)
     return replay.add_masked(buffer, flat.transition, flat.valid > 0)
 
 
@@ -233,8 +236,8 @@ def make_iteration(e2c: E2C) -> Callable[[E2CState], tuple[E2CState, IterationMe
 
     def step(state: E2CState) -> tuple[E2CState, IterationMetrics]:
         key, k_rand, k_fit, k_eval, k_mpc = jax.random.split(state.key, 5)
-        rtrans, rvalid, random_return, random_steps = random_data(e2c, k_rand)
-        state = state._replace(buffer=replay.add_masked(state.buffer, rtrans, rvalid > 0))
+        rsteps, random_return, random_steps = random_data(e2c, k_rand)
+        state = state._replace(buffer=add_steps(state.buffer, rsteps))
         state, terms = fit(e2c, state, k_fit)
         rel, vs_still, corr = held_out_metrics(e2c, state.params, k_eval)
         ep, msteps = mpc_episode(e2c, state, k_mpc)
