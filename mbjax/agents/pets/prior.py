@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from mbjax.agents.sac import SAC
+from mbjax.planners.base import clip_actions
 from mbjax.rollout import imagine
 from mbjax.rollout.transition import RewardFn, TerminationFn
 
@@ -53,7 +54,7 @@ def policy_sequences(prior: PolicyPrior, model_state: Any, value_params: Any, ob
     imagined = imagine(prior.model, model_state, act, value_params.actor_params, starts,
                        prior.horizon, key, reward_fn=prior.reward_fn,
                        termination_fn=prior.termination_fn, elites_only=prior.elites_only)
-    return jnp.clip(jnp.swapaxes(imagined.actions, 0, 1), -1.0, 1.0)
+    return clip_actions(jnp.swapaxes(imagined.actions, 0, 1))
 
 
 def with_policy_prior(prior: PolicyPrior, objective: Callable[[jax.Array], jax.Array],
