@@ -100,9 +100,6 @@ def main(argv: list[str]) -> None:
     from mbjax.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
-    # Synchronous CPU dispatch: the wedge above left the dispatched computation waiting on idle
-    # worker threads; run it on the calling thread instead.
-    jax.config.update("jax_cpu_enable_async_dispatch", False)
     config = dataclasses.replace(pilco.preset(ENV, FLAGS.preset), episodes=FLAGS.episodes)
     overrides = {k: getattr(FLAGS, k) for k in ("horizon", "policy_steps") if getattr(FLAGS, k)}
     config = dataclasses.replace(config, **overrides)
