@@ -287,6 +287,12 @@ CASES += [
     ("pilco_bad_centre_spread", _train("--algo=pilco", "--env=cartpole_swingup",
                                        "--config.centre_spread=-1"),
      "Config.centre_spread=-1"),
+    ("pilco_bad_precision", _train("--algo=pilco", "--env=cartpole_swingup",
+                                   "--config.precision=float16"),
+     "Config.precision='float16' is invalid"),
+    ("pilco_bad_inducing", _train("--algo=pilco", "--env=cartpole_swingup",
+                                  "--config.gp.inducing=kmeans"),
+     "GPConfig.inducing='kmeans' is invalid"),
 ]
 
 # Dreamer (issue 13): invalid fields and an action space it cannot use are one line.

@@ -208,3 +208,35 @@ def test_pets_runs_a_test_sized_episode_with_the_gp():
     assert bool(final.model.fitted)
     assert np.all(np.isfinite(np.asarray(metrics.episode_return)))
     assert float(metrics.model_holdout_mse[1]) < 1e-2
+
+
+def test_greedy_variance_subset_covers_isolated_points_and_beats_random_fitc():
+    """Pivoted Cholesky picks: distinct valid rows, every isolated point before a second row of
+    a dense cluster, and (as FITC support) a closer fit than a uniform random subset on
+    clustered data, where a random subset copies the clusters' density."""
+    from mbjax.models.gp.inducing import greedy_variance_subset
+    from mbjax.models.gp.model import subset_indices
+
+    rng = np.random.default_rng(0)
+    cluster = 0.01 * rng.normal(size=(190, 2))
+    far = np.stack([np.linspace(-4.0, 4.0, 10), np.full(10, 3.0)], -1)
+    x = jnp.asarray(np.concatenate([cluster, far, np.zeros((8, 2))]), jnp.float32)
+    mask = jnp.asarray(np.r_[np.ones(200), np.zeros(8)], jnp.float32)  # 8 masked rows
+    hyper = Hyper(jnp.zeros((2, 2)), jnp.zeros(2), jnp.full(2, -3.0))
+    idx, used = jax.jit(greedy_variance_subset, static_argnums=3)(x, mask, hyper, 12)
+    idx = np.asarray(idx)
+    assert len(set(idx.tolist())) == 12 and np.all(idx < 200) and np.all(np.asarray(used) == 1)
+    assert set(range(190, 200)) <= set(idx.tolist())  # all ten isolated points
+    assert np.sum(idx < 190) == 2  # the cluster is one point's worth, plus one
+
+    # FITC on the picks vs on a random subset: y varies along the spread-out points.
+    y = jnp.stack([jnp.sin(x[:, 0]), jnp.cos(x[:, 0])], -1) * mask[:, None]
+    hyper = Hyper(jnp.zeros((2, 2)), jnp.zeros(2), jnp.full(2, -3.0))
+
+    def fit_error(sub, sub_mask):
+        post = fitc_posterior(hyper, x, y, mask, x[sub], sub_mask, 1e-4)
+        return float(jnp.sum(mask[:, None] * (predict(post, x)[0] - y) ** 2))
+
+    greedy = fit_error(idx, used)
+    randoms = [fit_error(*subset_indices(mask, 12, jax.random.PRNGKey(k))) for k in range(5)]
+    assert greedy < 0.1 * min(randoms), (greedy, randoms)

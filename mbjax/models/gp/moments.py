@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mbjax import linalg
 from mbjax.models.gp.posterior import Posterior
 
 
@@ -36,10 +37,6 @@ class Moments(NamedTuple):
     mean: jax.Array
     cov: jax.Array
     input_output: jax.Array
-
-
-def _logdet_spd(a: jax.Array) -> jax.Array:
-    return 2.0 * jnp.sum(jnp.log(jnp.diagonal(jnp.linalg.cholesky(a))))
 
 
 def moment_match(post: Posterior, m: jax.Array, s: jax.Array,
@@ -55,9 +52,12 @@ def moment_match(post: Posterior, m: jax.Array, s: jax.Array,
     eye = jnp.eye(m.shape[0], dtype=s.dtype)
 
     def first(inv_l2, lsf2, beta):
-        t = jnp.linalg.solve(s + jnp.diag(1.0 / inv_l2), nu.T)  # [E, M]
+        # (s + Lambda)^-1 = Lambda^-1/2 B^-1 Lambda^-1/2 with B = Lambda^-1/2 s Lambda^-1/2 + I,
+        # whose factor also gives |s Lambda^-1 + I| = |B|.
         scaled = jnp.sqrt(inv_l2)
-        logdet = _logdet_spd(scaled[:, None] * s * scaled[None, :] + eye)
+        factor = linalg.spd_factor(scaled[:, None] * s * scaled[None, :] + eye)
+        t = scaled[:, None] * linalg.solve(factor, scaled[:, None] * nu.T)  # [E, M]
+        logdet = linalg.logdet(factor)
         q = jnp.exp(lsf2 - 0.5 * logdet - 0.5 * jnp.sum(nu.T * t, axis=0))  # [M]
         return jnp.dot(beta, q), t @ (beta * q)
 
@@ -67,8 +67,10 @@ def moment_match(post: Posterior, m: jax.Array, s: jax.Array,
         """Q [M, M] of the output pair (a, b)."""
         d = ia + ib
         sqrt_d = jnp.sqrt(d)
-        logdet_r = _logdet_spd(sqrt_d[:, None] * s * sqrt_d[None, :] + eye)
-        t = jnp.linalg.solve(s * d[None, :] + eye, s)  # R^-1 s
+        # R = s D + I = D^-1/2 (D^1/2 s D^1/2 + I) D^1/2: one factor for |R| and R^-1 s.
+        factor = linalg.spd_factor(sqrt_d[:, None] * s * sqrt_d[None, :] + eye)
+        logdet_r = linalg.logdet(factor)
+        t = linalg.solve(factor, sqrt_d[:, None] * s) / sqrt_d[:, None]  # R^-1 s
         t = 0.5 * (t + t.T)
         za, zb = nu * ia, nu * ib  # [M, E]
         qa = jnp.sum((za @ t) * za, -1) - jnp.sum(nu * za, -1)  # [M]

@@ -19,6 +19,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from mbjax import linalg
 from mbjax.models.gp.kernel import Hyper, masked_gram, se_ard
 
 
@@ -39,10 +40,9 @@ def exact_posterior(hyper: Hyper, x: jax.Array, y: jax.Array, mask: jax.Array,
         sf2 = jnp.exp(2.0 * h.log_signal_std)
         k = masked_gram(x, mask, jnp.exp(h.log_lengthscale), sf2,
                         jnp.exp(2.0 * h.log_noise_std) + jitter * sf2)
-        chol = jnp.linalg.cholesky(k)
-        eye = jnp.eye(k.shape[0], dtype=k.dtype)
-        inv = jax.scipy.linalg.cho_solve((chol, True), eye) * (mask[:, None] * mask[None, :])
-        beta = jax.scipy.linalg.cho_solve((chol, True), y_o * mask) * mask
+        factor = linalg.spd_factor(k)
+        inv = linalg.inverse(factor) * (mask[:, None] * mask[None, :])
+        beta = linalg.solve(factor, y_o * mask) * mask
         return beta, inv
 
     beta, inv = jax.vmap(one, in_axes=(0, 1))(hyper, y)
@@ -61,19 +61,17 @@ def fitc_posterior(hyper: Hyper, x: jax.Array, y: jax.Array, mask: jax.Array, z:
         kmn = se_ard(z, x, ell, sf2) * z_mask[:, None] * mask[None, :]
         # Whitened form (B = L (I + A A^T) L^T with Kmm = L L^T, A = L^-1 Kmn Lambda^-1/2): its
         # Cholesky stays well conditioned in float32 where B's own does not.
-        chol = jnp.linalg.cholesky(kmm)
-        v = jax.scipy.linalg.solve_triangular(chol, kmn, lower=True)  # [M, n]
+        l_inv = linalg.spd_factor(kmm).inv
+        v = l_inv @ kmn  # [M, n]
         lam = jnp.where(mask > 0, jnp.maximum(sf2 - jnp.sum(v * v, 0), 0.0) + sn2 + jitter * sf2,
                         1.0)
         a = v / jnp.sqrt(lam)
         eye = jnp.eye(z.shape[0], dtype=kmm.dtype)
-        chol_b = jnp.linalg.cholesky(eye + a @ a.T)
-        inner = jax.scipy.linalg.cho_solve((chol_b, True), a @ (y_o * mask / jnp.sqrt(lam)))
-        beta = jax.scipy.linalg.solve_triangular(chol.T, inner, lower=False)
+        factor_b = linalg.spd_factor(eye + a @ a.T)
+        inner = linalg.solve(factor_b, a @ (y_o * mask / jnp.sqrt(lam)))
+        beta = l_inv.T @ inner
         # W = Kmm^-1 - B^-1 = L^-T (I - (I + A A^T)^-1) L^-1
-        middle = eye - jax.scipy.linalg.cho_solve((chol_b, True), eye)
-        l_inv = jax.scipy.linalg.solve_triangular(chol, eye, lower=True)
-        w = l_inv.T @ middle @ l_inv
+        w = l_inv.T @ (eye - linalg.inverse(factor_b)) @ l_inv
         outer = z_mask[:, None] * z_mask[None, :]
         return beta * z_mask, 0.5 * (w + w.T) * outer
 

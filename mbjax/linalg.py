@@ -1,0 +1,95 @@
+"""Symmetric positive definite linear algebra that stays unbatched under `vmap`.
+
+Why this module: on the CPU, jaxlib runs a *batched* Cholesky or triangular solve (what `vmap`
+makes of `jnp.linalg.cholesky` / `solve_triangular`) as LAPACK calls split over XLA's intra-op
+thread pool, and the calling pool thread blocks until they finish (`jax::ParallelBatchMap`).
+When XLA:CPU runs two such ops concurrently, each holds a pool thread while waiting for work
+queued behind the other: on a 2-thread pool (a 2-core machine) PILCO's GP, vmapped over output
+dimensions, deadlocked with every thread in a futex wait (gdb: `lapack_spotrf_ffi` ->
+`jax::ParallelBatchMap`). Here the factorisation maps over any batch one matrix at a time
+(`custom_vmap` + `lax.map`), so every LAPACK call is unbatched.
+
+`custom_vmap` functions have no reverse-mode rule, so the factorisation carries a `custom_jvp`
+whose tangent uses only matrix products with the factor and its inverse (both computed in the
+primal, unbatched): products batch and transpose natively, so `grad` works under `vmap`.
+For A = L L^T and X = L^-1 dA L^-T:  dL = L Phi(X),  d(L^-1) = -Phi(X) L^-1, with Phi the lower
+triangle with a halved diagonal (Murray 2016, "Differentiation of the Cholesky decomposition").
+
+Solves use the explicit inverse factor (two matrix products), which is as accurate as two
+triangular solves for the well-conditioned, jittered matrices this is for (GP Gram matrices,
+moment-matching covariances). Shapes: a [n, n]; callers vmap over anything else.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+class Factor(NamedTuple):
+    """chol [n, n] lower triangular with chol @ chol.T = a; inv [n, n] = chol^-1."""
+
+    chol: jax.Array
+    inv: jax.Array
+
+
+def _factor_one(a: jax.Array) -> Factor:
+    chol = jnp.linalg.cholesky(a)
+    eye = jnp.eye(a.shape[-1], dtype=a.dtype)
+    return Factor(chol, jax.scipy.linalg.solve_triangular(chol, eye, lower=True))
+
+
+@jax.custom_batching.custom_vmap
+def _factor_unbatched(a: jax.Array) -> Factor:
+    return _factor_one(a)
+
+
+@_factor_unbatched.def_vmap
+def _factor_batched(axis_size, in_batched, a):
+    del axis_size
+    if not in_batched[0]:
+        return _factor_unbatched(a), Factor(False, False)
+    return jax.lax.map(_factor_unbatched, a), Factor(True, True)
+
+
+def _phi(x: jax.Array) -> jax.Array:
+    """Lower triangle of x with its diagonal halved."""
+    return jnp.tril(x) - 0.5 * jnp.diag(jnp.diagonal(x))
+
+
+@jax.custom_jvp
+def spd_factor(a: jax.Array) -> Factor:
+    """Cholesky factor and its inverse of a symmetric positive definite a [n, n] (only the
+    lower triangle is read, as `jnp.linalg.cholesky`; NaN where a is not positive definite)."""
+    return _factor_unbatched(a)
+
+
+@spd_factor.defjvp
+def _spd_factor_jvp(primals, tangents):
+    (a,), (da,) = primals, tangents
+    f = spd_factor(a)
+    da = 0.5 * (da + da.T)  # the derivative of the symmetric input
+    phi = _phi(f.inv @ da @ f.inv.T)
+    return f, Factor(f.chol @ phi, -phi @ f.inv)
+
+
+def logdet(f: Factor) -> jax.Array:
+    """log |a| from its factor."""
+    return 2.0 * jnp.sum(jnp.log(jnp.diagonal(f.chol)))
+
+
+def solve(f: Factor, b: jax.Array) -> jax.Array:
+    """a^-1 b for b [n] or [n, k]."""
+    return f.inv.T @ (f.inv @ b)
+
+
+def inverse(f: Factor) -> jax.Array:
+    """a^-1 [n, n] (symmetric)."""
+    return f.inv.T @ f.inv
+
+
+def spd_solve(a: jax.Array, b: jax.Array) -> jax.Array:
+    """a^-1 b for a symmetric positive definite a [n, n]."""
+    return solve(spd_factor(a), b)
