@@ -7,7 +7,9 @@ moment matching for Gaussian inputs.
     state = model.init(key); state, metrics = model.fit(state, buffer, key)   # the protocol
     moments = model.predict_moments(state, mean [S + A], cov [S + A, S + A])
 
-Tests run the float64 checks under `jax.enable_x64(True)`; the library never flips x64.
+Computations follow the input dtype. Tests run the float64 checks under
+`jax.enable_x64(True)`; PILCO computes in float64 inside its steps (`mbjax.precision`); the
+library never flips x64 for the process.
 """
 
 from mbjax.models.gp.kernel import Hyper, fit_hyper, initial_hyper, neg_log_marginal, se_ard

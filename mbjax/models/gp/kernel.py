@@ -10,8 +10,9 @@ Written here rather than with gpjax/tinygp: neither does moment matching for unc
 (`moments.py`), and that needs direct access to the kernel's pieces.
 
 Shapes: x [n, E] inputs, y [n, O] targets, mask [n] (1.0 valid), O outputs, E input dims.
-Computations follow the dtype of the inputs: float64 when called under `jax.enable_x64(True)`
-(the tests), float32 otherwise (the learners; `GPConfig.max_snr` bounds the conditioning).
+Computations follow the dtype of the inputs: float64 under `jax.enable_x64(True)` (the tests,
+PILCO's steps), float32 otherwise (the GP as a PETS model; `GPConfig.max_snr` bounds the
+conditioning).
 """
 
 from __future__ import annotations
