@@ -140,10 +140,10 @@ def guard_step(step: Callable[[Any], tuple[Any, Any]],
 
 
 def make_pure_train(program: Program) -> Callable[[jax.Array], tuple[Any, Any]]:
-    """`train(key) -> (final_state, metrics)`, metrics leaves stacked to [num_iterations]."""
+    """`train(key) -> (final_state, metrics)`, metrics leaves stacked to [num_iterations].
+    For a program with x64=True, jit and call it inside `program.precision()`."""
 
     def train(key: jax.Array):
-        # (A program with x64=True must be jitted and called under jax.enable_x64(True).)
         state = program.init(key)
         parts = []
         for segment in program.segments:  # a handful of static segments, each a lax.scan
