@@ -104,10 +104,12 @@ def main(argv: list[str]) -> None:
         plot(FLAGS.out.replace(".json", ".png"), np.asarray(result["return_per_seed"]), seeds,
              FLAGS.threshold)
 
+    def restored(records: list[list[dict]]) -> None:
+        history[:] = [list(r) for r in records]
+
     run_sweep(pilco.make_program(config), seeds, progress_fn=progress,
               checkpoint_dir=FLAGS.checkpoint_dir, resume=FLAGS.resume,
-              meta={"algo": "pilco", "config": dataclasses.asdict(config)},
-              on_resume=lambda rs: history.__setitem__(slice(None), [list(r) for r in rs]))
+              meta={"algo": "pilco", "config": dataclasses.asdict(config)}, on_resume=restored)
     result = summary(config, seeds, history)
     print(f"max return per seed {np.round(result['max_return_per_seed'], 1).tolist()}; solved "
           f"{result['seeds_solved']} of {len(seeds)}")

@@ -6,8 +6,9 @@ thread pool, and the calling pool thread blocks until they finish (`jax::Paralle
 When XLA:CPU runs two such ops concurrently, each holds a pool thread while waiting for work
 queued behind the other: on a 2-thread pool (a 2-core machine) PILCO's GP, vmapped over output
 dimensions, deadlocked with every thread in a futex wait (gdb: `lapack_spotrf_ffi` ->
-`jax::ParallelBatchMap`). Here the factorisation maps over any batch one matrix at a time
-(`custom_vmap` + `lax.map`), so every LAPACK call is unbatched.
+`jax::ParallelBatchMap`; Dreamer's vmapped orthogonal init did the same with QR). Here the
+factorisation maps over any batch one matrix at a time (`one_at_a_time`: `custom_vmap` +
+`lax.map`), so every LAPACK call is unbatched.
 
 `custom_vmap` functions have no reverse-mode rule, so the factorisation carries a `custom_jvp`
 whose tangent uses only matrix products with the factor and its inverse (both computed in the
@@ -22,7 +23,7 @@ moment-matching covariances). Shapes: a [n, n]; callers vmap over anything else.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -35,23 +36,31 @@ class Factor(NamedTuple):
     inv: jax.Array
 
 
-def _factor_one(a: jax.Array) -> Factor:
+def one_at_a_time(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """fn of one argument, applied to one batch element at a time under `vmap` (`lax.map`)
+    instead of batched: for LAPACK-backed work (Cholesky, QR) that must not become a batched
+    CPU kernel (module docstring). No reverse-mode rule of its own (`custom_vmap`)."""
+
+    @jax.custom_batching.custom_vmap
+    def one(x: Any) -> Any:
+        return fn(x)
+
+    @one.def_vmap
+    def _(axis_size, in_batched, x):
+        del axis_size
+        out = jax.lax.map(one, x) if in_batched[0] else one(x)
+        return out, jax.tree.map(lambda _: bool(in_batched[0]), out)
+
+    return one
+
+
+def _factor(a: jax.Array) -> Factor:
     chol = jnp.linalg.cholesky(a)
     eye = jnp.eye(a.shape[-1], dtype=a.dtype)
     return Factor(chol, jax.scipy.linalg.solve_triangular(chol, eye, lower=True))
 
 
-@jax.custom_batching.custom_vmap
-def _factor_unbatched(a: jax.Array) -> Factor:
-    return _factor_one(a)
-
-
-@_factor_unbatched.def_vmap
-def _factor_batched(axis_size, in_batched, a):
-    del axis_size
-    if not in_batched[0]:
-        return _factor_unbatched(a), Factor(False, False)
-    return jax.lax.map(_factor_unbatched, a), Factor(True, True)
+_factor_unbatched = one_at_a_time(_factor)
 
 
 def _phi(x: jax.Array) -> jax.Array:
@@ -88,8 +97,3 @@ def solve(f: Factor, b: jax.Array) -> jax.Array:
 def inverse(f: Factor) -> jax.Array:
     """a^-1 [n, n] (symmetric)."""
     return f.inv.T @ f.inv
-
-
-def spd_solve(a: jax.Array, b: jax.Array) -> jax.Array:
-    """a^-1 b for a symmetric positive definite a [n, n]."""
-    return solve(spd_factor(a), b)

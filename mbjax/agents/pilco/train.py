@@ -80,7 +80,7 @@ def steps_per_episode(env: Any, config: Config) -> int:
 
 def start_distribution(spec: TaskSpec) -> tuple[jax.Array, jax.Array]:
     """(mean [D], cov [D, D]) of the start state z_0."""
-    std = jnp.asarray(spec.init_std)  # the default float (float64 under `in_float64`)
+    std = jnp.asarray(spec.init_std)  # the default float (float64 under `float64_step`)
     return jnp.asarray(spec.init_mean), jnp.diag(std**2)
 
 

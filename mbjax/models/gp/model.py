@@ -117,11 +117,10 @@ def fit_gp(config: GPConfig, state: GPState, x: jax.Array, y: jax.Array, mask: j
                            max_lengthscale=config.max_lengthscale, max_snr=config.max_snr)
     if x.shape[0] <= m:
         post = exact_posterior(hyper, xs, ys, sub_mask, config.jitter)
-    elif config.inducing == "random":
-        post = fitc_posterior(hyper, x, y, mask, xs, sub_mask, config.jitter)
-    else:
-        idx, used = greedy_variance_subset(x, mask, hyper, m)
-        post = fitc_posterior(hyper, x, y, mask, x[idx], used, config.jitter)
+    else:  # FITC on max_points inducing inputs
+        z_idx, z_mask = ((idx, sub_mask) if config.inducing == "random"
+                         else greedy_variance_subset(x, mask, hyper, m))
+        post = fitc_posterior(hyper, x, y, mask, x[z_idx], z_mask, config.jitter)
     mean, _ = predict(post, x)
     n = jnp.maximum(jnp.sum(mask), 1.0)
     mse = jnp.sum(mask[:, None] * (mean - y) ** 2) / (n * y.shape[-1])

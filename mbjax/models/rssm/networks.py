@@ -26,6 +26,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mbjax import linalg
 from mbjax.models.rssm.config import RSSMConfig
 from mbjax.models.rssm.transforms import symlog
 
@@ -52,22 +53,13 @@ def orthogonal_one_key_at_a_time() -> nn.initializers.Initializer:
     holds a pool thread while waiting for work queued behind the others: on a 2-thread pool
     (a 2-core machine) a 3-seed Dreamer init on dmc/CartpoleSwingup deadlocked with every
     thread in a futex wait (the stacks end in jax::ParallelBatchMap inside lapack_sgeqrf_ffi).
-    Under `vmap` this initializer maps over the keys one at a time (`lax.map`), so each QR is
-    unbatched; the values are those of `nn.initializers.orthogonal()` for each key.
+    Under `vmap` this initializer maps over the keys one at a time (`linalg.one_at_a_time`),
+    so each QR is unbatched; the values are those of `nn.initializers.orthogonal()` per key.
     """
     base = nn.initializers.orthogonal()
 
     def init(key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
-        @jax.custom_batching.custom_vmap
-        def one(k):
-            return base(k, shape, dtype)
-
-        @one.def_vmap
-        def _(axis_size, in_batched, keys):
-            del axis_size, in_batched
-            return jax.lax.map(one, keys), True
-
-        return one(key)
+        return linalg.one_at_a_time(lambda k: base(k, shape, dtype))(key)
 
     return init
 
